@@ -1,0 +1,113 @@
+/* Reading raw data and writing results.
+ *
+ * fmr_dataset: one input file in any supported format, presented in the internal cine layout
+ * y[frame][slice][coil][readout][phase-encode]. Items (frame, slice) are read one at a time, so a
+ * rank reads only what its items need.
+ *
+ * fmr_h5out: one HDF5 output file shared by every rank of a communicator. It is created under a
+ * temporary name; each rank writes its own blocks (collective I/O); fmr_h5out_finish renames it to
+ * the final name only if every rank succeeded, otherwise removes it. */
+#ifndef FMRECON_IO_H
+#define FMRECON_IO_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmrecon/array.h"
+#include "fmrecon/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fmr_format {
+    FMR_FORMAT_UNKNOWN = 0,
+    FMR_FORMAT_FASTMRI = 1, /* fastMRI .h5 (and its cine extension) */
+} fmr_format;
+
+typedef enum fmr_mask_kind {
+    FMR_MASK_NONE = 0,     /* no mask stored: treat as fully sampled (zeros in k-space stay zeros) */
+    FMR_MASK_SHARED = 1,   /* one phase-encode mask (w) for every frame */
+    FMR_MASK_PERFRAME = 2, /* one phase-encode mask per frame (frames, w) */
+} fmr_mask_kind;
+
+typedef struct fmr_dataset_info {
+    fmr_format format;
+    const char *format_name;
+    size_t frames, slices, coils, h, w; /* internal layout; h = readout, w = phase-encode */
+    int has_frame_axis;                 /* the file itself had a frame axis */
+    int file_double;                    /* k-space stored in double precision */
+    fmr_mask_kind mask;
+    int has_reference; /* reconstruction_rss present */
+    size_t ref_h, ref_w;
+    size_t pad_left, pad_right; /* acquired phase-encode columns [pad_left, pad_right) */
+    int has_header;             /* ismrmrd_header parsed */
+    int has_max, has_norm;
+    double max, norm;
+    char acquisition[64];
+} fmr_dataset_info;
+
+typedef struct fmr_dataset fmr_dataset;
+
+/* Opens path and checks it is a supported, internally consistent file; any failure names the file. */
+fmr_err fmr_dataset_open(const char *path, fmr_dataset **ds);
+void fmr_dataset_close(fmr_dataset **ds);
+const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds);
+const char *fmr_dataset_path(const fmr_dataset *ds);
+
+/* Coils [coil0, coil0+ncoils) of item (frame, slice) into out[ncoils][h][w]. Fails with
+ * FMR_ERR_VALUE naming frame, slice and coil if any sample is NaN or Inf. */
+fmr_err fmr_dataset_read_kspace(fmr_dataset *ds, size_t frame, size_t slice, size_t coil0,
+                                size_t ncoils, fmr_cfloat *out);
+
+/* The phase-encode mask (w values, 0/1) of a frame; all ones if the file has none. Columns outside
+ * the acquired range [pad_left, pad_right) are 0. */
+fmr_err fmr_dataset_read_mask(fmr_dataset *ds, size_t frame, float *mask);
+
+/* The reference magnitude image (ref_h*ref_w) of an item, if has_reference. */
+fmr_err fmr_dataset_read_reference(fmr_dataset *ds, size_t frame, size_t slice, float *out);
+
+/* Reads a whole real-valued dataset of an HDF5 file as float32 (e.g. a result's 'reconstruction').
+ * *data is fmr_malloc'd; dims holds up to maxdims sizes. */
+fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int *ndim,
+                           size_t *dims, float **data);
+
+/* Reads a whole dataset into a new array: complex compounds (r/i or real/imag, float or double)
+ * as FMR_C64, real numbers as FMR_F32. For coil maps (--sens) and tests. */
+fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out);
+
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct fmr_h5out fmr_h5out;
+
+/* Collective over comm. Checks the destination is writable before anything is computed. */
+fmr_err fmr_h5out_create(MPI_Comm comm, const char *path, fmr_h5out **out);
+
+/* Collective: every rank passes the same arguments. */
+fmr_err fmr_h5out_add_dataset(fmr_h5out *o, const char *name, fmr_dtype t, int ndim,
+                              const size_t *dims);
+fmr_err fmr_h5out_attr_string(fmr_h5out *o, const char *dset, const char *name, const char *value);
+fmr_err fmr_h5out_attr_double(fmr_h5out *o, const char *dset, const char *name, double value);
+fmr_err fmr_h5out_attr_int(fmr_h5out *o, const char *dset, const char *name, int64_t value);
+
+/* Collective: writes nblocks blocks of dataset name. Block i is the sub-array at leading indices
+ * lead[i*nlead .. i*nlead+nlead-1]; its data is data + i*blocksize (blocks in any order). A rank
+ * with nothing to write passes nblocks = 0. */
+fmr_err fmr_h5out_write_blocks(fmr_h5out *o, const char *name, size_t nblocks, int nlead,
+                               const size_t *lead, const void *data);
+
+/* Collective: writes the whole dataset from the ranks where mine != 0 (normally rank 0 alone);
+ * the others take part with nothing to write. */
+fmr_err fmr_h5out_write_whole(fmr_h5out *o, const char *name, int mine, const void *data);
+
+/* Collective: if every rank passes FMR_OK, closes and renames the file to its final name, else
+ * closes and removes it. Returns local_status if it was an error, else the outcome. */
+fmr_err fmr_h5out_finish(fmr_h5out **o, fmr_err local_status);
+
+const char *fmr_h5out_path(const fmr_h5out *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

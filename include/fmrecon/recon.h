@@ -1,0 +1,60 @@
+/* Reconstruction of a whole file: items (frame, slice) are dealt to the ranks of a communicator,
+ * each item goes through the chosen method, and all ranks write one shared output file. Every
+ * method (zf now; sense, cs and unrolled later) plugs into the same pipeline through fmr_method. */
+#ifndef FMRECON_RECON_H
+#define FMRECON_RECON_H
+
+#include <mpi.h>
+
+#include "fmrecon/array.h"
+#include "fmrecon/error.h"
+#include "fmrecon/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A reconstruction method: state created once per file, then applied to each item. */
+typedef struct fmr_method_ops {
+    const char *name;
+    const char *summary;
+    int produces_complex; /* whether run() can fill a complex coil-combined image */
+    fmr_err (*create)(void **state, const fmr_dataset_info *info);
+    /* kspace: ncoils*h*w, already multiplied by the mask; mask: w values. Writes mag[h*w] and,
+     * if img != NULL, img[h*w]. */
+    fmr_err (*run)(void *state, const fmr_cfloat *kspace, const float *mask, float *mag,
+                   fmr_cfloat *img);
+    void (*destroy)(void *state);
+} fmr_method_ops;
+
+/* The method registered under name, or NULL. */
+const fmr_method_ops *fmr_method_find(const char *name);
+/* NULL-terminated list of every method. */
+const fmr_method_ops *const *fmr_method_list(void);
+
+typedef struct fmr_recon_options {
+    const char *method;   /* "zf" */
+    int write_complex;    /* also write the complex image (methods that produce one) */
+    int batch;            /* items per rank per collective write (default 8) */
+    const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
+} fmr_recon_options;
+
+typedef struct fmr_recon_stats {
+    size_t items;         /* items reconstructed by all ranks */
+    double seconds;       /* wall time of the whole call */
+    double read_s, compute_s, write_s; /* this rank's phase times */
+} fmr_recon_stats;
+
+/* Collective over comm. On any failure no output file is left behind. */
+fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
+                       const fmr_recon_options *opt, fmr_recon_stats *stats);
+
+/* Contiguous block of n items for rank of size ranks: [*start, *start + *count). */
+void fmr_partition_block(size_t n, int rank, int size, size_t *start, size_t *count);
+
+const char *fmr_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

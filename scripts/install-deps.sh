@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package fmrecon's build, tests and benchmarks use, and nothing already present.
+# Runs as root, or through sudo. --no-install-recommends keeps the set small (see docs/install.md).
+set -euo pipefail
+pkgs=(
+    build-essential cmake pkg-config
+    openmpi-bin libopenmpi-dev
+    libfftw3-dev libfftw3-mpi-dev
+    libdnnl-dev ocl-icd-opencl-dev
+    libpetsc-complex-dev
+    libhdf5-openmpi-dev
+    libcjson-dev libxml2-dev liblapacke-dev libopenblas0-pthread
+    libcmocka-dev
+    python3-numpy python3-h5py python3-scipy python3-skimage python3-torch
+    bart
+)
+missing=()
+for p in "${pkgs[@]}"; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#pkgs[@]} packages present"
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+fi
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

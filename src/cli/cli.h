@@ -1,0 +1,36 @@
+/* The fmrecon command-line tool: one small file per command; this header is their shared glue. */
+#ifndef FMR_CLI_H
+#define FMR_CLI_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+#include "fmrecon/error.h"
+
+typedef struct fmr_cli {
+    MPI_Comm comm;
+    int rank, size;
+    const char *argv_line; /* whole command line, for provenance attributes */
+} fmr_cli;
+
+/* A command parses its own options and returns FMR_OK, or an error whose message is printed as
+ * one line by main. FMR_ERR_ARG means a usage error (exit status 2). */
+typedef fmr_err (*fmr_cmd_fn)(fmr_cli *cli, int argc, char **argv);
+
+fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv);
+fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv);
+fmr_err fmr_cmd_simulate(fmr_cli *cli, int argc, char **argv);
+fmr_err fmr_cmd_demo(fmr_cli *cli, int argc, char **argv);
+
+/* Option value parsers: the message names the option and the offending text. */
+fmr_err fmr_opt_size(const char *opt, const char *text, size_t lo, size_t hi, size_t *out);
+fmr_err fmr_opt_int(const char *opt, const char *text, long lo, long hi, long *out);
+fmr_err fmr_opt_double(const char *opt, const char *text, double lo, double hi, double *out);
+fmr_err fmr_opt_matrix(const char *opt, const char *text, size_t *h, size_t *w);
+/* For getopt_long's '?' and ':' returns (call with opterr = 0 and a ':'-prefixed optstring). */
+fmr_err fmr_opt_bad(const char *cmd, int c, char **argv);
+
+/* Prints text to stdout on rank 0 only. */
+void fmr_cli_help(const fmr_cli *cli, const char *text);
+
+#endif

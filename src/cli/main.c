@@ -1,0 +1,105 @@
+/* fmrecon: thin dispatcher. MPI is initialised here once; every command runs on MPI_COMM_WORLD, so
+ * `mpirun -np P fmrecon recon ...` and a plain `fmrecon recon ...` run the same code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fmrecon/fft.h"
+#include "fmrecon/log.h"
+#include "fmrecon/recon.h"
+
+static const struct {
+    const char *name;
+    fmr_cmd_fn fn;
+    const char *summary;
+} commands[] = {
+    {"info", fmr_cmd_info, "describe a raw-data file: format, shapes, sampling"},
+    {"recon", fmr_cmd_recon, "reconstruct a file (zero-filled; more methods to come)"},
+    {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
+    {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
+};
+enum { NCMD = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "fmrecon %s - accelerated cardiac cine MRI reconstruction on CPU clusters\n\n"
+               "usage: fmrecon <command> [options]      (under MPI: mpirun -np P fmrecon ...)\n"
+               "       fmrecon --help | --version\n\ncommands:\n",
+            fmr_version());
+    for (int i = 0; i < NCMD; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'fmrecon <command> --help' for a command's options.\n"
+               "Environment: OMP_NUM_THREADS (threads per rank), FMR_FFTW_PLANNER=estimate|measure|patient,\n"
+               "FMR_FFTW_WISDOM=FILE (reuse FFTW plans across runs).\n");
+}
+
+static char *join_args(int argc, char **argv)
+{
+    size_t n = 1;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i) strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    fmr_cli cli = {.comm = MPI_COMM_WORLD};
+    MPI_Comm_rank(cli.comm, &cli.rank);
+    MPI_Comm_size(cli.comm, &cli.size);
+    fmr_log_set_rank(cli.rank);
+    /* Errors are reported as one line by us, not as an abort from MPI. */
+    MPI_Comm_set_errhandler(cli.comm, MPI_ERRORS_RETURN);
+
+    int status = 0;
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (cli.rank == 0) usage(stdout);
+        status = cmd ? 0 : 2;
+    } else if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        if (cli.rank == 0) printf("fmrecon %s\n", fmr_version());
+    } else {
+        int found = -1;
+        for (int i = 0; i < NCMD; i++)
+            if (!strcmp(cmd, commands[i].name)) found = i;
+        if (found < 0) {
+            if (cli.rank == 0)
+                fprintf(stderr, "fmrecon: error: unknown command '%s' (see 'fmrecon --help')\n", cmd);
+            status = 2;
+        } else {
+            char *line = join_args(argc, argv);
+            cli.argv_line = line;
+            fmr_err err = commands[found].fn(&cli, argc - 1, argv + 1);
+            free(line);
+            if (err) {
+                /* Collective failures reach every rank with the same text: rank 0 says it once.
+                 * A failure that only some ranks saw is printed by each of them. */
+                int mine = 1, all = 0;
+                MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_SUM, cli.comm);
+                if (cli.rank == 0 || all < cli.size) {
+                    if (cli.size > 1 && all < cli.size)
+                        fprintf(stderr, "fmrecon %s: error: [rank %d] %s\n", cmd, cli.rank,
+                                fmr_error_message());
+                    else
+                        fprintf(stderr, "fmrecon %s: error: %s\n", cmd, fmr_error_message());
+                    if (fmr_log_get_level() >= FMR_LOG_VERBOSE)
+                        fprintf(stderr, "fmrecon %s: (raised at %s)\n", cmd, fmr_error_origin());
+                }
+                status = err == FMR_ERR_ARG ? 2 : 1;
+            } else {
+                int mine = 0, all = 0;
+                MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_SUM, cli.comm);
+            }
+        }
+    }
+    fmr_fft_cleanup();
+    MPI_Finalize();
+    return status;
+}

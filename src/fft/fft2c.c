@@ -1,0 +1,220 @@
+#include "fft_internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fmrecon/log.h"
+
+/* FFTW's planner is not thread-safe; executing plans is. One lock guards planning and the cache. */
+static pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
+static int threads_ = 1, threads_ready_ = 0, wisdom_loaded_ = 0;
+static unsigned planner_ = FFTW_MEASURE;
+static int planner_from_env_ = 0;
+
+typedef struct plan_entry {
+    size_t h, w;
+    int sign, nthreads;
+    fftwf_plan plan;
+    struct plan_entry *next;
+} plan_entry;
+static plan_entry *cache_ = NULL;
+
+void fmr_fft_set_threads(int nthreads)
+{
+    pthread_mutex_lock(&lock_);
+    threads_ = nthreads > 0 ? nthreads : 1;
+    pthread_mutex_unlock(&lock_);
+}
+
+static int parse_planner(const char *s, unsigned *flags)
+{
+    if (!strcasecmp(s, "estimate")) *flags = FFTW_ESTIMATE;
+    else if (!strcasecmp(s, "measure")) *flags = FFTW_MEASURE;
+    else if (!strcasecmp(s, "patient")) *flags = FFTW_PATIENT;
+    else return 0;
+    return 1;
+}
+
+fmr_err fmr_fft_set_planner(const char *effort)
+{
+    unsigned f;
+    if (!parse_planner(effort, &f))
+        return fmr_error(FMR_ERR_ARG, "unknown FFTW planner effort '%s' (estimate, measure, patient)",
+                         effort);
+    pthread_mutex_lock(&lock_);
+    if (!planner_from_env_) planner_ = f;
+    pthread_mutex_unlock(&lock_);
+    return FMR_OK;
+}
+
+/* Called with lock_ held. */
+static void init_once(void)
+{
+    if (!wisdom_loaded_) {
+        wisdom_loaded_ = 1;
+        const char *env = getenv("FMR_FFTW_PLANNER");
+        if (env && parse_planner(env, &planner_)) planner_from_env_ = 1;
+        const char *wf = getenv("FMR_FFTW_WISDOM");
+        if (wf && *wf) fftwf_import_wisdom_from_filename(wf); /* a missing file is not an error */
+    }
+    if (threads_ > 1 && !threads_ready_) threads_ready_ = fftwf_init_threads();
+}
+
+static fmr_err get_plan(size_t h, size_t w, int sign, fftwf_plan *out)
+{
+    fmr_err err = FMR_OK;
+    pthread_mutex_lock(&lock_);
+    init_once();
+    int nt = threads_ready_ ? threads_ : 1;
+    for (plan_entry *e = cache_; e; e = e->next) {
+        if (e->h == h && e->w == w && e->sign == sign && e->nthreads == nt) {
+            *out = e->plan;
+            goto done;
+        }
+    }
+    if (threads_ready_) fftwf_plan_with_nthreads(nt);
+    /* Planning with MEASURE overwrites its arrays, so plan on scratch memory. */
+    fftwf_complex *scratch = fftwf_alloc_complex(h * w);
+    plan_entry *e = calloc(1, sizeof *e);
+    if (!scratch || !e) {
+        fftwf_free(scratch);
+        free(e);
+        err = fmr_error(FMR_ERR_NOMEM, "cannot allocate FFT planning buffer for %zux%zu", h, w);
+        goto done;
+    }
+    e->plan = fftwf_plan_dft_2d((int)h, (int)w, scratch, scratch, sign, planner_);
+    fftwf_free(scratch);
+    if (!e->plan) {
+        free(e);
+        err = fmr_error(FMR_ERR_LIB, "FFTW could not plan a %zux%zu transform", h, w);
+        goto done;
+    }
+    e->h = h;
+    e->w = w;
+    e->sign = sign;
+    e->nthreads = nt;
+    e->next = cache_;
+    cache_ = e;
+    *out = e->plan;
+done:
+    pthread_mutex_unlock(&lock_);
+    return err;
+}
+
+void fmr_fft_cleanup(void)
+{
+    pthread_mutex_lock(&lock_);
+    const char *wf = getenv("FMR_FFTW_WISDOM");
+    if (wf && *wf && cache_) fftwf_export_wisdom_to_filename(wf);
+    while (cache_) {
+        plan_entry *n = cache_->next;
+        fftwf_destroy_plan(cache_->plan);
+        free(cache_);
+        cache_ = n;
+    }
+    if (threads_ready_) fftwf_cleanup_threads();
+    else fftwf_cleanup();
+    threads_ready_ = 0;
+    wisdom_loaded_ = 0;
+    pthread_mutex_unlock(&lock_);
+}
+
+/* Per-axis factors of the centred DFT of length n (see fft_internal.h):
+ * with a = floor(n/2) (ifftshift) and b = n - a (fftshift),
+ *   pre[m]  = exp(-2 pi i (b m mod n) / n),   post[k] = exp(+2 pi i ((k + b) a mod n) / n).
+ * Exponents are reduced modulo n in integers so large sizes keep full phase accuracy. */
+static void axis_phases(size_t n, double _Complex *pre, double _Complex *post)
+{
+    size_t a = n / 2, b = n - a;
+    for (size_t m = 0; m < n; m++) {
+        double ph = -2.0 * M_PI * (double)((b * m) % n) / (double)n;
+        pre[m] = cos(ph) + I * sin(ph);
+        double ph2 = 2.0 * M_PI * (double)(((m + b) % n) * a % n) / (double)n;
+        post[m] = cos(ph2) + I * sin(ph2);
+    }
+}
+
+fmr_err fmr_fft2c_create(fmr_fft2c **out, size_t h, size_t w)
+{
+    *out = NULL;
+    if (h == 0 || w == 0 || h > INT32_MAX || w > INT32_MAX || h > SIZE_MAX / w / 16)
+        return fmr_error(FMR_ERR_ARG, "invalid FFT size %zux%zu", h, w);
+    fmr_fft2c *f = calloc(1, sizeof *f);
+    if (!f) return fmr_error(FMR_ERR_NOMEM, "cannot allocate FFT object");
+    f->h = h;
+    f->w = w;
+    f->scale = (float)(1.0 / sqrt((double)h * (double)w));
+    fmr_err err = get_plan(h, w, FFTW_FORWARD, &f->fwd);
+    if (!err) err = get_plan(h, w, FFTW_BACKWARD, &f->bwd);
+    if (!err) err = fmr_alloc((void **)&f->pre, h * w * sizeof(fmr_cfloat), "FFT phases");
+    if (!err) err = fmr_alloc((void **)&f->post, h * w * sizeof(fmr_cfloat), "FFT phases");
+    double _Complex *ph = NULL;
+    if (!err) err = fmr_alloc((void **)&ph, 2 * (h + w) * sizeof *ph, "FFT phases");
+    if (err) {
+        fmr_free(ph);
+        fmr_fft2c_destroy(&f);
+        return err;
+    }
+    double _Complex *pre_h = ph, *post_h = ph + h, *pre_w = ph + 2 * h, *post_w = pre_w + w;
+    axis_phases(h, pre_h, post_h);
+    axis_phases(w, pre_w, post_w);
+    for (size_t r = 0; r < h; r++)
+        for (size_t c = 0; c < w; c++) {
+            f->pre[r * w + c] = (fmr_cfloat)(pre_h[r] * pre_w[c]);
+            f->post[r * w + c] = (fmr_cfloat)(post_h[r] * post_w[c]);
+        }
+    fmr_free(ph);
+    *out = f;
+    return FMR_OK;
+}
+
+void fmr_fft2c_destroy(fmr_fft2c **f)
+{
+    if (!f || !*f) return;
+    fmr_free((*f)->pre);
+    fmr_free((*f)->post);
+    free(*f);
+    *f = NULL;
+}
+
+static fmr_err transform(const fmr_fft2c *f, size_t n, const fmr_cfloat *in, fmr_cfloat *out,
+                         int forward)
+{
+    const size_t hw = f->h * f->w;
+    /* The in-place plan needs SIMD-aligned memory; go through a scratch image if out is not. */
+    fmr_cfloat *scratch = NULL;
+    if (fftwf_alignment_of((float *)out) != 0)
+        FMR_TRY(fmr_alloc((void **)&scratch, hw * sizeof *scratch, "FFT scratch"));
+    const fmr_cfloat *a = forward ? f->pre : f->post, *b = forward ? f->post : f->pre;
+    const float s = f->scale;
+    for (size_t i = 0; i < n; i++) {
+        const fmr_cfloat *x = in + i * hw;
+        fmr_cfloat *y = scratch ? scratch : out + i * hw;
+        if (forward) {
+            for (size_t p = 0; p < hw; p++) y[p] = x[p] * a[p];
+            fmr_fft_raw_forward(f, y);
+            for (size_t p = 0; p < hw; p++) y[p] *= s * b[p];
+        } else {
+            for (size_t p = 0; p < hw; p++) y[p] = x[p] * conjf(a[p]);
+            fmr_fft_raw_backward(f, y);
+            for (size_t p = 0; p < hw; p++) y[p] *= s * conjf(b[p]);
+        }
+        if (scratch) memcpy(out + i * hw, scratch, hw * sizeof *scratch);
+    }
+    fmr_free(scratch);
+    return FMR_OK;
+}
+
+fmr_err fmr_fft2c_forward(const fmr_fft2c *f, size_t n, const fmr_cfloat *in, fmr_cfloat *out)
+{
+    return transform(f, n, in, out, 1);
+}
+
+fmr_err fmr_fft2c_inverse(const fmr_fft2c *f, size_t n, const fmr_cfloat *in, fmr_cfloat *out)
+{
+    return transform(f, n, in, out, 0);
+}

@@ -1,0 +1,98 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset_impl.h"
+
+const char *fmr_dataset_path(const fmr_dataset *ds)
+{
+    return ds->path;
+}
+
+const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds)
+{
+    return &ds->info;
+}
+
+fmr_err fmr_dataset_open(const char *path, fmr_dataset **out)
+{
+    *out = NULL;
+    fmr_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds || !(ds->path = strdup(path))) {
+        free(ds);
+        return fmr_error(FMR_ERR_NOMEM, "cannot allocate dataset for %s", path);
+    }
+    fmr_err err = FMR_OK;
+    int r = fmr_fastmri_probe(path, ds, &err);
+    if (r <= 0) {
+        if (r == 0) err = fmr_error(FMR_ERR_FORMAT, "%s: not a fastMRI-style file (no 'kspace' dataset)", path);
+        free(ds->path);
+        free(ds);
+        return err;
+    }
+    *out = ds;
+    return FMR_OK;
+}
+
+void fmr_dataset_close(fmr_dataset **ds)
+{
+    if (!ds || !*ds) return;
+    if ((*ds)->ops && (*ds)->ops->close) (*ds)->ops->close(*ds);
+    free((*ds)->path);
+    free(*ds);
+    *ds = NULL;
+}
+
+fmr_err fmr_dataset_read_kspace(fmr_dataset *ds, size_t t, size_t z, size_t c0, size_t nc,
+                                fmr_cfloat *out)
+{
+    const fmr_dataset_info *in = &ds->info;
+    if (t >= in->frames || z >= in->slices || c0 + nc > in->coils || nc == 0)
+        return fmr_error(FMR_ERR_ARG,
+                         "%s: k-space request frame %zu slice %zu coils %zu..%zu outside %zux%zux%zu",
+                         ds->path, t, z, c0, c0 + nc, in->frames, in->slices, in->coils);
+    FMR_TRY(ds->ops->read_kspace(ds, t, z, c0, nc, out));
+    const size_t hw = in->h * in->w;
+    for (size_t i = 0; i < nc * hw; i++) {
+        if (!isfinite(crealf(out[i])) || !isfinite(cimagf(out[i]))) {
+            size_t c = i / hw, p = i % hw;
+            return fmr_error(FMR_ERR_VALUE,
+                             "%s: k-space has NaN/Inf at frame %zu, slice %zu, coil %zu (row %zu, "
+                             "column %zu)",
+                             ds->path, t, z, c0 + c, p / in->w, p % in->w);
+        }
+    }
+    return FMR_OK;
+}
+
+fmr_err fmr_dataset_read_mask(fmr_dataset *ds, size_t t, float *mask)
+{
+    const fmr_dataset_info *in = &ds->info;
+    if (t >= in->frames)
+        return fmr_error(FMR_ERR_ARG, "%s: mask of frame %zu requested, file has %zu", ds->path, t,
+                         in->frames);
+    if (in->mask == FMR_MASK_NONE) {
+        for (size_t c = 0; c < in->w; c++) mask[c] = 1.0f;
+    } else {
+        FMR_TRY(ds->ops->read_mask(ds, t, mask));
+        for (size_t c = 0; c < in->w; c++) {
+            if (!isfinite(mask[c]))
+                return fmr_error(FMR_ERR_VALUE, "%s: mask has NaN/Inf at frame %zu, column %zu",
+                                 ds->path, t, c);
+            mask[c] = mask[c] != 0.0f ? 1.0f : 0.0f;
+        }
+    }
+    for (size_t c = 0; c < in->w; c++)
+        if (c < in->pad_left || c >= in->pad_right) mask[c] = 0.0f;
+    return FMR_OK;
+}
+
+fmr_err fmr_dataset_read_reference(fmr_dataset *ds, size_t t, size_t z, float *out)
+{
+    const fmr_dataset_info *in = &ds->info;
+    if (!in->has_reference)
+        return fmr_error(FMR_ERR_FORMAT, "%s: no reference image (reconstruction_rss)", ds->path);
+    if (t >= in->frames || z >= in->slices)
+        return fmr_error(FMR_ERR_ARG, "%s: reference frame %zu slice %zu out of range", ds->path, t, z);
+    return ds->ops->read_reference(ds, t, z, out);
+}

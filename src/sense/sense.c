@@ -1,0 +1,156 @@
+#include "fmrecon/sense.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../fft/fft_internal.h"
+
+/* With fft2c = s.post.FFT.pre (fft_internal.h), and M real:
+ *   A x     = w . FFT(S_c . pre . x)                       w  = M . s . post
+ *   A^H y   = conj(pre) . sum_c conj(S_c) . IFFT(conj(w) . y_c)
+ *   A^H A x = conj(pre) . sum_c conj(S_c) . IFFT(m2 . FFT(S_c . pre . x)),   m2 = M^2 s^2
+ * so a coil costs one multiply pass, one FFT, one weight pass (and the IFFT pair for the normal). */
+struct fmr_sense {
+    size_t h, w, nc;
+    const fmr_cfloat *maps;
+    MPI_Comm comm;
+    int comm_size;
+    fmr_fft2c *fft;
+    fmr_cfloat *wfwd; /* h*w */
+    float *m2;        /* h*w */
+    fmr_cfloat *xp;   /* h*w scratch: pre . x */
+    fmr_cfloat *buf;  /* h*w scratch: one coil */
+    fmr_cfloat *acc;  /* h*w accumulator */
+};
+
+void fmr_sense_destroy(fmr_sense **op)
+{
+    if (!op || !*op) return;
+    fmr_sense *s = *op;
+    fmr_fft2c_destroy(&s->fft);
+    fmr_free(s->wfwd);
+    fmr_free(s->m2);
+    fmr_free(s->xp);
+    fmr_free(s->buf);
+    fmr_free(s->acc);
+    free(s);
+    *op = NULL;
+}
+
+fmr_err fmr_sense_create(fmr_sense **op, const fmr_sense_desc *d)
+{
+    *op = NULL;
+    if (!d || d->h == 0 || d->w == 0)
+        return fmr_error(FMR_ERR_ARG, "SENSE operator: empty image size");
+    if (d->ncoils > 0 && !d->maps)
+        return fmr_error(FMR_ERR_ARG, "SENSE operator: no coil sensitivities given");
+    fmr_sense *s = calloc(1, sizeof *s);
+    if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate SENSE operator");
+    s->h = d->h;
+    s->w = d->w;
+    s->nc = d->ncoils;
+    s->maps = d->maps;
+    s->comm = d->comm;
+    if (MPI_Comm_size(d->comm, &s->comm_size) != MPI_SUCCESS) {
+        free(s);
+        return fmr_error(FMR_ERR_MPI, "SENSE operator: invalid communicator");
+    }
+    const size_t hw = d->h * d->w;
+    fmr_err err = fmr_fft2c_create(&s->fft, d->h, d->w);
+    if (!err) err = fmr_alloc((void **)&s->wfwd, hw * sizeof(fmr_cfloat), "SENSE weights");
+    if (!err) err = fmr_alloc((void **)&s->m2, hw * sizeof(float), "SENSE weights");
+    if (!err) err = fmr_alloc((void **)&s->xp, hw * sizeof(fmr_cfloat), "SENSE scratch");
+    if (!err) err = fmr_alloc((void **)&s->buf, hw * sizeof(fmr_cfloat), "SENSE scratch");
+    if (!err) err = fmr_alloc((void **)&s->acc, hw * sizeof(fmr_cfloat), "SENSE scratch");
+    if (!err) err = fmr_sense_set_mask(s, NULL, 0);
+    if (err) {
+        fmr_sense_destroy(&s);
+        return err;
+    }
+    *op = s;
+    return FMR_OK;
+}
+
+fmr_err fmr_sense_set_mask(fmr_sense *s, const float *mask, int mask_ndim)
+{
+    if (mask && mask_ndim != 1 && mask_ndim != 2)
+        return fmr_error(FMR_ERR_ARG, "SENSE mask must be 1-D (phase-encode) or 2-D, got %d-D",
+                         mask_ndim);
+    const size_t n = mask_ndim == 1 ? s->w : s->h * s->w;
+    for (size_t i = 0; mask && i < n; i++)
+        if (!isfinite(mask[i]) || mask[i] < 0)
+            return fmr_error(FMR_ERR_VALUE, "SENSE mask value %g at index %zu is not a weight >= 0",
+                             (double)mask[i], i);
+    const float sc = s->fft->scale;
+    for (size_t r = 0; r < s->h; r++)
+        for (size_t c = 0; c < s->w; c++) {
+            size_t p = r * s->w + c;
+            float m = !mask ? 1.0f : (mask_ndim == 1 ? mask[c] : mask[p]);
+            s->wfwd[p] = m * sc * s->fft->post[p];
+            s->m2[p] = m * m * sc * sc;
+        }
+    return FMR_OK;
+}
+
+fmr_err fmr_sense_forward(fmr_sense *s, const fmr_cfloat *x, fmr_cfloat *y)
+{
+    const size_t hw = s->h * s->w;
+    const fmr_cfloat *pre = s->fft->pre;
+    for (size_t p = 0; p < hw; p++) s->xp[p] = x[p] * pre[p];
+    for (size_t c = 0; c < s->nc; c++) {
+        const fmr_cfloat *S = s->maps + c * hw;
+        fmr_cfloat *b = s->buf;
+        for (size_t p = 0; p < hw; p++) b[p] = S[p] * s->xp[p];
+        fmr_fft_raw_forward(s->fft, b);
+        fmr_cfloat *yc = y + c * hw;
+        for (size_t p = 0; p < hw; p++) yc[p] = b[p] * s->wfwd[p];
+    }
+    return FMR_OK;
+}
+
+/* Sums the coil accumulator over the communicator and removes the pre phase. */
+static fmr_err finish_sum(fmr_sense *s, fmr_cfloat *out)
+{
+    const size_t hw = s->h * s->w;
+    if (s->comm_size > 1) {
+        if (MPI_Allreduce(MPI_IN_PLACE, s->acc, (int)hw, MPI_C_FLOAT_COMPLEX, MPI_SUM, s->comm) !=
+            MPI_SUCCESS)
+            return fmr_error(FMR_ERR_MPI, "SENSE operator: coil sum across ranks failed");
+    }
+    const fmr_cfloat *pre = s->fft->pre;
+    for (size_t p = 0; p < hw; p++) out[p] = s->acc[p] * conjf(pre[p]);
+    return FMR_OK;
+}
+
+fmr_err fmr_sense_adjoint(fmr_sense *s, const fmr_cfloat *y, fmr_cfloat *x)
+{
+    const size_t hw = s->h * s->w;
+    memset(s->acc, 0, hw * sizeof *s->acc);
+    for (size_t c = 0; c < s->nc; c++) {
+        const fmr_cfloat *S = s->maps + c * hw, *yc = y + c * hw;
+        fmr_cfloat *b = s->buf;
+        for (size_t p = 0; p < hw; p++) b[p] = yc[p] * conjf(s->wfwd[p]);
+        fmr_fft_raw_backward(s->fft, b);
+        for (size_t p = 0; p < hw; p++) s->acc[p] += conjf(S[p]) * b[p];
+    }
+    return finish_sum(s, x);
+}
+
+fmr_err fmr_sense_normal(fmr_sense *s, const fmr_cfloat *x, fmr_cfloat *out)
+{
+    const size_t hw = s->h * s->w;
+    const fmr_cfloat *pre = s->fft->pre;
+    for (size_t p = 0; p < hw; p++) s->xp[p] = x[p] * pre[p];
+    memset(s->acc, 0, hw * sizeof *s->acc);
+    for (size_t c = 0; c < s->nc; c++) {
+        const fmr_cfloat *S = s->maps + c * hw;
+        fmr_cfloat *b = s->buf;
+        for (size_t p = 0; p < hw; p++) b[p] = S[p] * s->xp[p];
+        fmr_fft_raw_forward(s->fft, b);
+        for (size_t p = 0; p < hw; p++) b[p] *= s->m2[p];
+        fmr_fft_raw_backward(s->fft, b);
+        for (size_t p = 0; p < hw; p++) s->acc[p] += conjf(S[p]) * b[p];
+    }
+    return finish_sum(s, out);
+}

@@ -1,0 +1,76 @@
+"""Shared helpers for the integration tests: tool paths, numpy references, h5py file builders."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+
+ARGS = None
+
+
+def parse_args():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--fmrecon", required=True)
+    p.add_argument("--testtool", required=True)
+    p.add_argument("--mpiexec", default="mpiexec")
+    ARGS, rest = p.parse_known_args()
+    return [sys.argv[0]] + rest
+
+
+def main():
+    argv = parse_args()
+    unittest.main(argv=argv, verbosity=2)
+
+
+def run(*args, check=True, mpi=0):
+    cmd = ([ARGS.mpiexec, "-n", str(mpi)] if mpi else []) + [ARGS.fmrecon] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def tool(op, inp, out):
+    r = subprocess.run([ARGS.testtool, op, str(inp), str(out)], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"testtool {op} failed: {r.stderr}")
+    with h5py.File(out, "r") as f:
+        return f["out"][()]
+
+
+# fastMRI's convention (fastmri.fft2c / ifft2c), written with numpy
+def fft2c(x):
+    return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
+def ifft2c(x):
+    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
+def rss(x, axis):
+    return np.sqrt(np.sum(np.abs(x) ** 2, axis=axis))
+
+
+def crandn(rng, *shape, dtype=np.complex64):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+
+
+def relerr(a, b):
+    return float(np.linalg.norm((a - b).ravel()) / np.linalg.norm(b.ravel()))
+
+
+class TmpCase(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="fmr-test-")
+        self.tmp = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)

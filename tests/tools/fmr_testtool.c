@@ -1,0 +1,96 @@
+/* Applies one fmrecon operator to arrays in an HDF5 file and writes the result, so Python tests can
+ * compare it with numpy. Usage: fmr_testtool OP IN.h5 OUT.h5
+ *   fft2c | ifft2c          x (n, h, w) complex            -> y (n, h, w)
+ *   sense_forward           x (h, w), maps (c, h, w), [mask (w) or (h, w)] -> y (c, h, w)
+ *   sense_adjoint           y (c, h, w), maps, [mask]      -> x (h, w)
+ *   sense_normal            x (h, w), maps, [mask]         -> x (h, w)
+ *   rss                     x (c, h, w) complex            -> y (h, w) float */
+#include <stdio.h>
+#include <string.h>
+
+#include "fmrecon/fft.h"
+#include "fmrecon/io.h"
+#include "fmrecon/sense.h"
+
+static fmr_err write_out(const char *path, fmr_dtype t, int nd, const size_t *dims, const void *data)
+{
+    fmr_h5out *o;
+    FMR_TRY(fmr_h5out_create(MPI_COMM_SELF, path, &o));
+    fmr_err e = fmr_h5out_add_dataset(o, "out", t, nd, dims);
+    if (!e) e = fmr_h5out_write_whole(o, "out", 1, data);
+    return fmr_h5out_finish(&o, e);
+}
+
+static fmr_err run(const char *op, const char *in, const char *out)
+{
+    fmr_array *x = NULL, *maps = NULL, *mask = NULL;
+    fmr_err e = FMR_OK;
+    int sense = !strncmp(op, "sense_", 6);
+    e = fmr_h5_read_array(in, !strcmp(op, "sense_adjoint") ? "y" : "x", &x);
+    if (!e && sense) e = fmr_h5_read_array(in, "maps", &maps);
+    if (!e && sense) {
+        fmr_array *m = NULL;
+        if (fmr_h5_read_array(in, "mask", &m) == FMR_OK) mask = m;
+        fmr_error_clear();
+    }
+    if (e) goto done;
+    int nd = fmr_array_ndim(x);
+    size_t h = fmr_array_dim(x, nd - 2), w = fmr_array_dim(x, nd - 1);
+    size_t dims[3] = {fmr_array_dim(x, 0), h, w};
+    if (!strcmp(op, "fft2c") || !strcmp(op, "ifft2c")) {
+        fmr_fft2c *f;
+        size_t n = fmr_array_dim(x, 0);
+        e = fmr_fft2c_create(&f, h, w);
+        if (!e) e = (op[0] == 'f' ? fmr_fft2c_forward : fmr_fft2c_inverse)(f, n, fmr_array_data(x), fmr_array_data(x));
+        fmr_fft2c_destroy(&f);
+        if (!e) e = write_out(out, FMR_C64, 3, dims, fmr_array_data(x));
+    } else if (!strcmp(op, "rss")) {
+        float *y = fmr_malloc(h * w * sizeof *y);
+        fmr_rss(fmr_array_data(x), fmr_array_dim(x, 0), h * w, y);
+        e = write_out(out, FMR_F32, 2, dims + 1, y);
+        fmr_free(y);
+    } else if (sense) {
+        size_t nc = fmr_array_dim(maps, 0);
+        fmr_sense *s;
+        fmr_sense_desc d = {.h = h, .w = w, .ncoils = nc, .maps = fmr_array_data(maps), .comm = MPI_COMM_SELF};
+        e = fmr_sense_create(&s, &d);
+        if (!e && mask) e = fmr_sense_set_mask(s, fmr_array_data(mask), fmr_array_ndim(mask));
+        fmr_cfloat *r = fmr_malloc(nc * h * w * sizeof *r);
+        size_t cd[3] = {nc, h, w};
+        if (!e && !strcmp(op, "sense_forward")) {
+            e = fmr_sense_forward(s, fmr_array_data(x), r);
+            if (!e) e = write_out(out, FMR_C64, 3, cd, r);
+        } else if (!e) {
+            e = (!strcmp(op, "sense_adjoint") ? fmr_sense_adjoint : fmr_sense_normal)(s, fmr_array_data(x), r);
+            if (!e) e = write_out(out, FMR_C64, 2, cd + 1, r);
+        }
+        fmr_free(r);
+        fmr_sense_destroy(&s);
+    } else {
+        e = fmr_error(FMR_ERR_ARG, "unknown op %s", op);
+    }
+done:
+    fmr_array_destroy(&x);
+    fmr_array_destroy(&maps);
+    fmr_array_destroy(&mask);
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rc = 0;
+    if (argc != 4) {
+        fprintf(stderr, "usage: fmr_testtool OP IN.h5 OUT.h5\n");
+        rc = 2;
+    } else {
+        fmr_err e = run(argv[1], argv[2], argv[3]);
+        if (e) {
+            fprintf(stderr, "fmr_testtool: %s\n", fmr_error_message());
+            rc = 1;
+        }
+    }
+    fmr_fft_cleanup();
+    MPI_Finalize();
+    return rc;
+}
