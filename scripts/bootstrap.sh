@@ -29,11 +29,12 @@ test)
     configure_build build-asan -DFMR_SANITIZE=ON
     export OMP_NUM_THREADS=1
     rc=0
+    echo "== demo (release build)"
+    ./build/fmrecon demo -o build/demo-out --quiet || rc=1
+    echo "== tests: ASan+UBSan build"
+    (cd build-asan && ctest --output-on-failure -j "$jobs") || rc=1
     echo "== tests: release build"
     (cd build && ctest --output-on-failure -j "$jobs") || rc=1
-    echo "== tests: ASan+UBSan build"
-    (cd build-asan && ctest --output-on-failure -j "$jobs" -LE no-sanitizer) || rc=1
-    ./build/fmrecon demo -o build/demo-out --quiet || rc=1
     exit $rc
     ;;
 *)

@@ -52,6 +52,11 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
 /* Contiguous block of n items for rank of size ranks: [*start, *start + *count). */
 void fmr_partition_block(size_t n, int rank, int size, size_t *start, size_t *count);
 
+/* Collective: this rank's block of n items over comm, and how many rounds of at most batch items
+ * per rank every rank must take part in (the largest block decides). */
+fmr_err fmr_partition_rounds(MPI_Comm comm, size_t n, size_t batch, size_t *start, size_t *count,
+                             size_t *rounds);
+
 const char *fmr_version(void);
 
 #ifdef __cplusplus

@@ -278,6 +278,19 @@ static fmr_err prepare(fmr_h5out *o, out_dset *d, size_t nb, int nlead, const si
     return FMR_OK;
 }
 
+/* The collective (or, on one rank, plain) H5Dwrite shared by every write path. */
+static herr_t write_sel(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, const void *buf)
+{
+    hid_t dx = H5Pcreate(H5P_DATASET_XFER);
+    if (o->size > 1) H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE);
+    hid_t mt = mem_type(d->dtype);
+    static const char dummy[16]; /* ranks writing nothing still pass a valid pointer */
+    herr_t r = H5Dwrite(d->id, mt, ms, fs, dx, buf ? buf : (const void *)dummy);
+    H5Tclose(mt);
+    H5Pclose(dx);
+    return r;
+}
+
 fmr_err fmr_h5out_write_blocks(fmr_h5out *o, const char *name, size_t nb, int nlead,
                                const size_t *lead, const void *data)
 {
@@ -292,13 +305,7 @@ fmr_err fmr_h5out_write_blocks(fmr_h5out *o, const char *name, size_t nb, int nl
     hsize_t n = (hsize_t)H5Sget_select_npoints(fs);
     hid_t ms = H5Screate_simple(1, n ? &n : (hsize_t[]){1}, NULL);
     if (!n) H5Sselect_none(ms);
-    hid_t dx = H5Pcreate(H5P_DATASET_XFER);
-    if (o->size > 1) H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE);
-    hid_t mt = mem_type(d->dtype);
-    static const char dummy[16];
-    herr_t r = H5Dwrite(d->id, mt, ms, fs, dx, n ? buf : (const void *)dummy);
-    H5Tclose(mt);
-    H5Pclose(dx);
+    herr_t r = write_sel(o, d, ms, fs, n ? buf : NULL);
     H5Sclose(ms);
     H5Sclose(fs);
     free(owned);
@@ -318,13 +325,7 @@ fmr_err fmr_h5out_write_whole(fmr_h5out *o, const char *name, int mine, const vo
         H5Sselect_none(fs);
         H5Sselect_none(ms);
     }
-    hid_t dx = H5Pcreate(H5P_DATASET_XFER);
-    if (o->size > 1) H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE);
-    hid_t mt = mem_type(d->dtype);
-    static const char dummy[16];
-    herr_t r = H5Dwrite(d->id, mt, ms, fs, dx, mine ? data : (const void *)dummy);
-    H5Tclose(mt);
-    H5Pclose(dx);
+    herr_t r = write_sel(o, d, ms, fs, mine ? data : NULL);
     H5Sclose(ms);
     H5Sclose(fs);
     if (r < 0) return fmr_error(FMR_ERR_IO, "%s: writing '%s' failed", o->path, name);

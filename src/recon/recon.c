@@ -117,16 +117,13 @@ static fmr_err run_item(pipeline *p, size_t t, size_t z, fmr_cfloat *ks, float *
     return FMR_OK;
 }
 
-static fmr_err process(pipeline *p, MPI_Comm comm, int rank, int size, int batch,
+static fmr_err process(pipeline *p, MPI_Comm comm, int size, int batch,
                        fmr_recon_stats *st)
 {
     const fmr_dataset_info *in = p->in;
     const size_t hw = in->h * in->w, nitems = in->frames * in->slices;
-    size_t first, count;
-    fmr_partition_block(nitems, rank, size, &first, &count);
-    unsigned long long mine = count, most = 0;
-    MPI_Allreduce(&mine, &most, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
-    size_t rounds = (most + (size_t)batch - 1) / (size_t)batch;
+    size_t first, count, rounds;
+    FMR_TRY(fmr_partition_rounds(comm, nitems, (size_t)batch, &first, &count, &rounds));
 
     batch_buf b = {0};
     fmr_cfloat *ks = NULL;
@@ -210,7 +207,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         if (!err) err = e;
         l = (int)err;
         MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
-        if (!g) err = process(&p, comm, rank, size, batch, &st);
+        if (!g) err = process(&p, comm, size, batch, &st);
         else if (!err) err = fmr_error((fmr_err)g, "%s: another rank failed writing the header", out_path);
         err = fmr_h5out_finish(&p.out, err);
         if (!err) st.items = p.in->frames * p.in->slices;

@@ -48,17 +48,14 @@ static fmr_err sim_item(sim_ctx *s, size_t t, size_t z, fmr_cfloat *ks_out, floa
     return FMR_OK;
 }
 
-static fmr_err write_items(sim_ctx *s, fmr_h5out *o, MPI_Comm comm, int rank, int size)
+static fmr_err write_items(sim_ctx *s, fmr_h5out *o, MPI_Comm comm)
 {
     const fmr_sim_params *p = s->p;
     const size_t hw = p->h * p->w, n = p->frames * p->slices;
-    size_t first, count;
-    fmr_partition_block(n, rank, size, &first, &count);
-    unsigned long long mine = count, most = 0;
-    MPI_Allreduce(&mine, &most, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
-    size_t lead[2 * ROUND];
+    size_t first, count, rounds, lead[2 * ROUND];
+    FMR_TRY(fmr_partition_rounds(comm, n, ROUND, &first, &count, &rounds));
     fmr_err err = FMR_OK;
-    for (size_t r = 0, next = first; r < (most + ROUND - 1) / ROUND; r++) {
+    for (size_t r = 0, next = first; r < rounds; r++) {
         size_t nb = 0;
         while (!err && nb < ROUND && next < first + count) {
             size_t t = next / p->slices, z = next % p->slices;
@@ -120,7 +117,7 @@ fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, 
             if (!err) err = m8 ? e : fmr_error(FMR_ERR_NOMEM, "cannot allocate mask");
             free(m8);
         }
-        if (!err) err = write_items(&s, o, comm, rank, size);
+        if (!err) err = write_items(&s, o, comm);
         double mx = s.max, sq = s.sumsq;
         MPI_Allreduce(&s.max, &mx, 1, MPI_DOUBLE, MPI_MAX, comm);
         MPI_Allreduce(&s.sumsq, &sq, 1, MPI_DOUBLE, MPI_SUM, comm);
