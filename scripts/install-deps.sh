@@ -10,7 +10,7 @@ pkgs=(
     libpetsc-complex-dev
     libhdf5-openmpi-dev
     libcjson-dev libxml2-dev liblapacke-dev libopenblas0-pthread
-    libcmocka-dev
+    libcmocka-dev valgrind
     python3-numpy python3-h5py python3-scipy python3-skimage python3-torch
     bart
 )

@@ -24,7 +24,8 @@ fmr_err fmr_fft2c_forward(const fmr_fft2c *f, size_t n, const fmr_cfloat *in, fm
 fmr_err fmr_fft2c_inverse(const fmr_fft2c *f, size_t n, const fmr_cfloat *in, fmr_cfloat *out);
 
 /* Threads FFTW may use for plans created from now on (default 1: one rank per core is the cluster
- * default, and small 2-D FFTs do not pay for threads). */
+ * default). Only images of at least 256x256 pixels are planned threaded; smaller 2-D FFTs do not
+ * pay for the synchronisation. The CLI sets this from OMP_NUM_THREADS. */
 void fmr_fft_set_threads(int nthreads);
 
 /* Planner effort: "estimate", "measure" (default) or "patient". Env FMR_FFTW_PLANNER overrides. */

@@ -57,6 +57,9 @@ int main(int argc, char **argv)
     fmr_log_set_rank(cli.rank);
     /* Errors are reported as one line by us, not as an abort from MPI. */
     MPI_Comm_set_errhandler(cli.comm, MPI_ERRORS_RETURN);
+    /* One knob for every threaded library: OMP_NUM_THREADS (oneDNN reads it too). */
+    const char *nt = getenv("OMP_NUM_THREADS");
+    if (nt && atoi(nt) > 1) fmr_fft_set_threads(atoi(nt));
 
     int status = 0;
     const char *cmd = argc > 1 ? argv[1] : NULL;

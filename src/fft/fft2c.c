@@ -13,6 +13,7 @@
 static pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
 static int threads_ = 1, threads_ready_ = 0, wisdom_loaded_ = 0;
 static unsigned planner_ = FFTW_MEASURE;
+enum { FMR_FFT_THREAD_MIN_PIXELS = 256 * 256 };
 static int planner_from_env_ = 0;
 
 typedef struct plan_entry {
@@ -69,7 +70,8 @@ static fmr_err get_plan(size_t h, size_t w, int sign, fftwf_plan *out)
     fmr_err err = FMR_OK;
     pthread_mutex_lock(&lock_);
     init_once();
-    int nt = threads_ready_ ? threads_ : 1;
+    /* Below 256x256 a 2-D FFT is too short for threads to pay; larger images use them. */
+    int nt = (threads_ready_ && h * w >= FMR_FFT_THREAD_MIN_PIXELS) ? threads_ : 1;
     for (plan_entry *e = cache_; e; e = e->next) {
         if (e->h == h && e->w == w && e->sign == sign && e->nthreads == nt) {
             *out = e->plan;

@@ -4,6 +4,7 @@
 #include "fmrecon/recon.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -136,7 +137,9 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int size, int batch,
         err = fmr_alloc((void **)&b.img, (size_t)batch * hw * sizeof *b.img, "batch images");
 
     fmr_progress *prog = NULL;
-    if (!err) err = fmr_progress_create(&prog, p->m->name, "items", count * (size_t)size);
+        char label[64];
+    snprintf(label, sizeof label, "recon %s", p->m->name);
+    if (!err) err = fmr_progress_create(&prog, label, "items", count * (size_t)size);
     size_t next = first, end = first + count;
     for (size_t r = 0; r < rounds; r++) {
         b.n = 0;
