@@ -23,7 +23,9 @@ extern "C" {
 
 typedef enum fmr_format {
     FMR_FORMAT_UNKNOWN = 0,
-    FMR_FORMAT_FASTMRI = 1, /* fastMRI .h5 (and its cine extension) */
+    FMR_FORMAT_FASTMRI = 1,   /* fastMRI .h5 (and its cine extension) */
+    FMR_FORMAT_CMRXRECON = 2, /* CMRxRecon 2023/2024 MATLAB v7.3 .mat */
+    FMR_FORMAT_ISMRMRD = 3,   /* ISMRMRD raw data .h5 */
 } fmr_format;
 
 typedef enum fmr_mask_kind {
@@ -46,12 +48,24 @@ typedef struct fmr_dataset_info {
     int has_max, has_norm;
     double max, norm;
     char acquisition[64];
+    char variable[64];       /* the variable/dataset k-space was read from */
+    size_t noise_scans;      /* ISMRMRD noise acquisitions kept for prewhitening */
+    size_t calibration_lines; /* ISMRMRD calibration-only lines (placed in k-space, counted as sampled) */
 } fmr_dataset_info;
+
+/* How to open a file; NULL means defaults everywhere. */
+typedef struct fmr_open_options {
+    const char *variable;      /* CMRxRecon: k-space variable (default: first of kspace_full, kus,
+                                  kspace_sub04/08/10, kspace_single_full, kspace_single_sub04/08/10) */
+    const char *mask_file;     /* a separate mask file (CMRxRecon mask .mat or an HDF5 'mask') */
+    const char *mask_variable; /* its variable (default: first of mask, mask04, mask08, mask10) */
+} fmr_open_options;
 
 typedef struct fmr_dataset fmr_dataset;
 
-/* Opens path and checks it is a supported, internally consistent file; any failure names the file. */
-fmr_err fmr_dataset_open(const char *path, fmr_dataset **ds);
+/* Opens path and checks it is a supported, internally consistent file; any failure names the file.
+ * The format is recognised from the content, not the name. */
+fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_dataset **ds);
 void fmr_dataset_close(fmr_dataset **ds);
 const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds);
 const char *fmr_dataset_path(const fmr_dataset *ds);
@@ -62,7 +76,7 @@ fmr_err fmr_dataset_read_kspace(fmr_dataset *ds, size_t frame, size_t slice, siz
                                 size_t ncoils, fmr_cfloat *out);
 
 /* The phase-encode mask (w values, 0/1) of a frame; all ones if the file has none. Columns outside
- * the acquired range [pad_left, pad_right) are 0. */
+ * the acquired range [pad_left, pad_right) are 0. A mask file given at open replaces the file's. */
 fmr_err fmr_dataset_read_mask(fmr_dataset *ds, size_t frame, float *mask);
 
 /* The reference magnitude image (ref_h*ref_w) of an item, if has_reference. */

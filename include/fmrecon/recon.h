@@ -37,6 +37,7 @@ typedef struct fmr_recon_options {
     int write_complex;    /* also write the complex image (methods that produce one) */
     int batch;            /* items per rank per collective write (default 8) */
     const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
+    fmr_open_options open; /* how to read the input (variable, mask file) */
 } fmr_recon_options;
 
 typedef struct fmr_recon_stats {

@@ -12,13 +12,18 @@
 #include "fmrecon/mask.h"
 
 static const char *help =
-    "usage: fmrecon info FILE [--json]\n\n"
+    "usage: fmrecon info FILE [--json] [--variable NAME] [--mask-file FILE]\n\n"
     "Describes a raw-data file: format, k-space shape in fmrecon's layout\n"
     "(frames, slices, coils, readout, phase-encode), precision, the sampling mask (acceleration\n"
     "and ACS lines), the acquired phase-encode range from the ISMRMRD header, and the reference.\n"
     "Without a mask dataset, sampling is inferred from the all-zero columns of the first item.\n\n"
-    "  --json     print one JSON object instead of text\n"
-    "  -h, --help this text\n";
+    "Formats: fastMRI .h5 (+ cine extension), CMRxRecon MATLAB v7.3 .mat, ISMRMRD .h5.\n\n"
+    "  --json                 print one JSON object instead of text\n"
+    "  --variable NAME        CMRxRecon k-space variable (default: the first of kspace_full, kus,\n"
+    "                         kspace_sub04/08/10, kspace_single_full, kspace_single_sub04/08/10)\n"
+    "  --mask-file FILE       take the mask from FILE (a CMRxRecon mask .mat, or HDF5 'mask')\n"
+    "  --mask-variable NAME   its variable (default: mask, mask04, mask08 or mask10)\n"
+    "  -h, --help             this text\n";
 
 /* Columns of item (0, 0) holding any non-zero sample. */
 static fmr_err infer_mask(fmr_dataset *ds, float *mask)
@@ -37,11 +42,20 @@ static fmr_err infer_mask(fmr_dataset *ds, float *mask)
 
 fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0}};
+    static const struct option lo[] = {{"json", no_argument, 0, 'j'},
+                                       {"variable", required_argument, 0, 'V'},
+                                       {"mask-file", required_argument, 0, 'M'},
+                                       {"mask-variable", required_argument, 0, 'K'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0}};
+    fmr_open_options oo = {0};
     int json = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         if (c == 'j') json = 1;
+        else if (c == 'V') oo.variable = optarg;
+        else if (c == 'M') oo.mask_file = optarg;
+        else if (c == 'K') oo.mask_variable = optarg;
         else if (c == 'h') return fmr_cli_help(cli, help), FMR_OK;
         else return fmr_opt_bad("info", c, argv);
     }
@@ -49,7 +63,7 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         return fmr_error(FMR_ERR_ARG, "info takes exactly one FILE (see 'fmrecon info --help')");
     const char *path = argv[optind];
     fmr_dataset *ds;
-    FMR_TRY(fmr_dataset_open(path, &ds));
+    FMR_TRY(fmr_dataset_open(path, &oo, &ds));
     const fmr_dataset_info *in = fmr_dataset_get_info(ds);
     float *mask = malloc(in->w * sizeof *mask);
     fmr_err err = mask ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "cannot allocate mask");
@@ -72,6 +86,11 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         cJSON_AddStringToObject(o, "file", path);
         cJSON_AddNumberToObject(o, "size_mib", mib);
         cJSON_AddStringToObject(o, "format", in->format_name);
+        cJSON_AddStringToObject(o, "variable", in->variable);
+        if (in->format == FMR_FORMAT_ISMRMRD) {
+            cJSON_AddNumberToObject(o, "noise_scans", (double)in->noise_scans);
+            cJSON_AddNumberToObject(o, "calibration_lines", (double)in->calibration_lines);
+        }
         cJSON *sh = cJSON_AddArrayToObject(o, "kspace_shape");
         size_t dims[5] = {in->frames, in->slices, in->coils, in->h, in->w};
         for (int i = 0; i < 5; i++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)dims[i]));
@@ -97,8 +116,11 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         cJSON_Delete(o);
     } else if (cli->rank == 0) {
         printf("file:         %s (%.1f MiB)\n", path, mib);
-        printf("format:       %s%s\n", in->format_name,
+        printf("format:       %s, k-space from '%s'%s\n", in->format_name, in->variable,
                in->has_frame_axis ? " (cine: frame axis in file)" : "");
+        if (in->format == FMR_FORMAT_ISMRMRD)
+            printf("ismrmrd:      %zu noise scans (kept for prewhitening), %zu calibration-only lines\n",
+                   in->noise_scans, in->calibration_lines);
         printf("k-space:      %zu frames x %zu slices x %zu coils x %zu readout x %zu phase-encode, %s\n",
                in->frames, in->slices, in->coils, in->h, in->w,
                in->file_double ? "complex128" : "complex64");

@@ -20,6 +20,9 @@ static const char *help =
     "  -m, --method M     zf: zero-filled, inverse FFT per coil + root-sum-of-squares (default)\n"
     "      --complex      also write the complex image (methods that produce one)\n"
     "      --batch N      items per rank between collective writes (default 8)\n"
+    "      --variable NAME       CMRxRecon k-space variable (see 'fmrecon info --help')\n"
+    "      --mask-file FILE      mask from a separate file (pairs a CMRxRecon kus file with its mask)\n"
+    "      --mask-variable NAME  the mask file's variable\n"
     "  -q, --quiet        no progress or summary on stderr\n"
     "  -v, --verbose      more detail, and where errors were raised\n"
     "  -h, --help         this text\n";
@@ -30,6 +33,8 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"output", required_argument, 0, 'o'}, {"method", required_argument, 0, 'm'},
         {"complex", no_argument, 0, 'c'},      {"batch", required_argument, 0, 'b'},
         {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
+        {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'},
+        {"mask-variable", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},         {0}};
     fmr_recon_options opt = {.method = "zf", .argv_line = cli->argv_line};
     const char *out = NULL;
@@ -42,6 +47,9 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 'm': opt.method = optarg; break;
         case 'c': opt.write_complex = 1; break;
         case 'b': FMR_TRY(fmr_opt_int("--batch", optarg, 1, 4096, &batch)); break;
+        case 'V': opt.open.variable = optarg; break;
+        case 'M': opt.open.mask_file = optarg; break;
+        case 'K': opt.open.mask_variable = optarg; break;
         case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
         case 'v': fmr_log_set_level(FMR_LOG_VERBOSE); break;
         case 'h': fmr_cli_help(cli, help); return FMR_OK;

@@ -14,18 +14,33 @@ const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds)
     return &ds->info;
 }
 
-fmr_err fmr_dataset_open(const char *path, fmr_dataset **out)
+typedef int (*probe_fn)(const char *, const fmr_open_options *, fmr_dataset *, fmr_err *);
+
+fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_dataset **out)
 {
+    static const fmr_open_options none = {0};
+    if (!opt) opt = &none;
     *out = NULL;
     fmr_dataset *ds = calloc(1, sizeof *ds);
     if (!ds || !(ds->path = strdup(path))) {
         free(ds);
         return fmr_error(FMR_ERR_NOMEM, "cannot allocate dataset for %s", path);
     }
+    /* Each probe says "mine", "not mine" or "mine but broken"; the first that claims the file
+     * decides. Checking existence and HDF5-ness first keeps those messages format-neutral. */
+    static const probe_fn probes[] = {fmr_ismrmrd_probe, fmr_cmrxrecon_probe, fmr_fastmri_probe};
     fmr_err err = FMR_OK;
-    int r = fmr_fastmri_probe(path, ds, &err);
-    if (r <= 0) {
-        if (r == 0) err = fmr_error(FMR_ERR_FORMAT, "%s: not a fastMRI-style file (no 'kspace' dataset)", path);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < sizeof probes / sizeof probes[0]; i++) r = probes[i](path, opt, ds, &err);
+    if (r == 0)
+        err = fmr_error(FMR_ERR_FORMAT,
+                        "%s: no k-space found (expected fastMRI 'kspace', CMRxRecon 'kspace_full'/'kus'/"
+                        "'kspace_sub*' or ISMRMRD '/dataset/data')",
+                        path);
+    if (!err && opt->mask_file) err = fmr_maskfile_read(opt->mask_file, opt->mask_variable, ds);
+    if (err) {
+        if (r > 0) ds->ops->close(ds);
+        free(ds->ext_mask);
         free(ds->path);
         free(ds);
         return err;
@@ -38,6 +53,7 @@ void fmr_dataset_close(fmr_dataset **ds)
 {
     if (!ds || !*ds) return;
     if ((*ds)->ops && (*ds)->ops->close) (*ds)->ops->close(*ds);
+    free((*ds)->ext_mask);
     free((*ds)->path);
     free(*ds);
     *ds = NULL;
@@ -71,7 +87,10 @@ fmr_err fmr_dataset_read_mask(fmr_dataset *ds, size_t t, float *mask)
     if (t >= in->frames)
         return fmr_error(FMR_ERR_ARG, "%s: mask of frame %zu requested, file has %zu", ds->path, t,
                          in->frames);
-    if (in->mask == FMR_MASK_NONE) {
+    if (ds->ext_mask) {
+        const float *m = ds->ext_mask + (in->mask == FMR_MASK_PERFRAME ? t * in->w : 0);
+        for (size_t c = 0; c < in->w; c++) mask[c] = m[c] != 0.0f ? 1.0f : 0.0f;
+    } else if (in->mask == FMR_MASK_NONE) {
         for (size_t c = 0; c < in->w; c++) mask[c] = 1.0f;
     } else {
         FMR_TRY(ds->ops->read_mask(ds, t, mask));

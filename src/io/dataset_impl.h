@@ -18,11 +18,17 @@ struct fmr_dataset {
     char *path;
     fmr_dataset_info info;
     void *impl;
+    float *ext_mask; /* from --mask-file: frames x w (or 1 x w when shared) */
 };
 
 /* Format probes: return 1 and fill ds (ops, info, impl) if path is theirs, 0 if not theirs,
  * or -1 with an error recorded if it is theirs but unusable. */
-int fmr_fastmri_probe(const char *path, fmr_dataset *ds, fmr_err *err);
+int fmr_fastmri_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
+int fmr_cmrxrecon_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
+int fmr_ismrmrd_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
+
+/* Reads a mask file for a dataset of the given frames and width into ds->ext_mask. */
+fmr_err fmr_maskfile_read(const char *path, const char *variable, fmr_dataset *ds);
 
 /* Parses the ISMRMRD XML header for the acquired phase-encode range (fastMRI's padding rule). */
 fmr_err fmr_ismrmrd_xml_padding(const char *path, const char *xml, size_t w, size_t *pad_left,

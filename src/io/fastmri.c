@@ -195,8 +195,9 @@ static fmr_err probe_reference(const char *path, fastmri_impl *m, fmr_dataset_in
     return FMR_OK;
 }
 
-int fmr_fastmri_probe(const char *path, fmr_dataset *ds, fmr_err *err)
+int fmr_fastmri_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err)
 {
+    (void)opt;
     hid_t f;
     if ((*err = fmr_h5_open_read(path, &f))) return -1;
     if (!fmr_h5_exists(f, "kspace")) {
@@ -216,6 +217,7 @@ int fmr_fastmri_probe(const char *path, fmr_dataset *ds, fmr_err *err)
     fmr_dataset_info *in = &ds->info;
     in->format = FMR_FORMAT_FASTMRI;
     in->format_name = "fastMRI";
+    snprintf(in->variable, sizeof in->variable, "kspace");
     *err = probe_kspace(path, m, in);
     if (!*err) *err = probe_mask(path, m, in);
     if (!*err) *err = probe_reference(path, m, in);

@@ -195,7 +195,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     int batch = opt->batch > 0 ? opt->batch : 8;
 
     /* Opening is local, but every rank must agree before the collective output exists. */
-    fmr_err err = fmr_dataset_open(in_path, &p.ds);
+    fmr_err err = fmr_dataset_open(in_path, &opt->open, &p.ds);
     if (!err) {
         p.in = fmr_dataset_get_info(p.ds);
         err = p.m->create(&p.state, p.in);
