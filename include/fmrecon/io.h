@@ -93,6 +93,20 @@ fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out);
 
 /* ---------------------------------------------------------------------------------------------- */
 
+struct fmr_mask_spec;
+
+/* Rewrites any readable input as a fastMRI-style cine file (kspace (frames, slices, coils, h, w)
+ * complex64, mask uint8) with the k-space multiplied by a mask: a generated one (spec), combined
+ * with the input's own sampling if it has any, or the input's own (spec NULL: plain conversion).
+ * reconstruction_rss is copied from the input, or computed from the input k-space when the input
+ * is fully sampled (no mask and no empty phase-encode column); attrs max/norm follow it.
+ * Collective over comm. */
+fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                             const struct fmr_mask_spec *spec, const char *out_path,
+                             const char *argv_line);
+
+/* ---------------------------------------------------------------------------------------------- */
+
 typedef struct fmr_h5out fmr_h5out;
 
 /* Collective over comm. Checks the destination is writable before anything is computed. */

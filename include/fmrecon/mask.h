@@ -14,6 +14,34 @@ extern "C" {
  * starting at floor(w/2) - floor(acs/2) (MATLAB zpad centring). */
 fmr_err fmr_mask_uniform(size_t w, int accel, size_t acs, float *mask);
 
+typedef enum fmr_mask_type {
+    FMR_MASK_RANDOM = 1,          /* fastMRI RandomMaskFunc */
+    FMR_MASK_EQUISPACED,          /* fastMRI EquiSpacedMaskFunc */
+    FMR_MASK_EQUISPACED_FRACTION, /* fastMRI EquispacedMaskFractionFunc */
+    FMR_MASK_UNIFORM,             /* CMRxRecon Uniform (every R-th line + ACS) */
+    FMR_MASK_KTUNIFORM,           /* CMRxRecon ktUniform (lattice shifted every frame) */
+    FMR_MASK_KTGAUSSIAN,          /* CMRxRecon ktGaussian (variable density, new lines every frame) */
+} fmr_mask_type;
+
+typedef struct fmr_mask_spec {
+    fmr_mask_type type;
+    double accel;           /* R >= 1 */
+    long acs;               /* centre lines; < 0: from center_fraction (fastMRI) or the default */
+    double center_fraction; /* fastMRI: used when acs < 0 (0: 0.08 for R < 8, else 0.04) */
+    unsigned long long seed;
+} fmr_mask_spec;
+
+/* Parses "random", "equispaced", "equispaced_fraction", "uniform", "ktuniform", "ktgaussian". */
+fmr_err fmr_mask_parse_type(const char *name, fmr_mask_type *t);
+const char *fmr_mask_type_name(fmr_mask_type t);
+/* Whether the type draws a new mask per frame (k-t masks). */
+int fmr_mask_is_kt(fmr_mask_type t);
+
+/* frames masks of w columns into mask[frames*w] (0/1); shared types repeat one mask. The ACS count
+ * actually used is returned in *acs_used (may be NULL). Deterministic for a given seed. */
+fmr_err fmr_mask_generate(const fmr_mask_spec *spec, size_t w, size_t frames, float *mask,
+                          size_t *acs_used);
+
 typedef struct fmr_mask_stats {
     size_t sampled;        /* columns with mask != 0 inside [pad_left, pad_right) */
     size_t acquired;       /* pad_right - pad_left */

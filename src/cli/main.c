@@ -16,6 +16,8 @@ static const struct {
 } commands[] = {
     {"info", fmr_cmd_info, "describe a raw-data file: format, shapes, sampling"},
     {"recon", fmr_cmd_recon, "reconstruct a file (zero-filled; more methods to come)"},
+    {"undersample", fmr_cmd_undersample, "retrospective undersampling / conversion to fastMRI style"},
+    {"eval", fmr_cmd_eval, "PSNR, SSIM, NMSE against a reference (fastMRI / CMRxRecon rules)"},
     {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
     {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
 };

@@ -1,7 +1,8 @@
 /* CMRxRecon 2023/2024 MATLAB v7.3 files, read with HDF5 directly (a v7.3 .mat is HDF5 behind a
  * 512-byte user block). MATLAB is column-major, so an array saved as (nx, ny, nc, nz, nt) reads
  * as (nt, nz, nc, ny, nx): readout nx is the LAST axis and phase-encode ny the second last, the
- * transpose of fastMRI's orientation. Each coil image is transposed here, once, to fmrecon's
+ * transpose of fastMRI's orientation. Single-coil variables are (nx, ny, nz, nt); a lone 2-D
+ * (nx, ny) variable is one image. Each coil image is transposed here, once, to fmrecon's
  * (readout, phase-encode) layout. Complex values are compounds {real, imag}, single or double. */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ static fmr_err cmrx_read_kspace(fmr_dataset *ds, size_t t, size_t z, size_t c0, 
     hsize_t start[5] = {t, z, c0, 0, 0}, count[5] = {1, 1, nc, ny, nx};
     if (m->rank == 4) {
         start[2] = 0, count[2] = ny, start[3] = 0, count[3] = nx;
+    } else if (m->rank == 2) {
+        start[0] = start[1] = 0, count[0] = ny, count[1] = nx;
     }
     hid_t fs = H5Dget_space(m->dset);
     hsize_t n = nc * ny * nx;
@@ -88,10 +91,10 @@ static fmr_err open_variable(const char *path, cmrx_impl *m, const char *var, fm
     if (m->dset < 0) return fmr_error(FMR_ERR_FORMAT, "%s: '%s' is not a readable dataset", path, var);
     hsize_t d[8];
     FMR_TRY(fmr_h5_dims(path, m->dset, var, 8, &m->rank, d));
-    if (m->rank != 4 && m->rank != 5)
+    if (m->rank != 2 && m->rank != 4 && m->rank != 5)
         return fmr_error(FMR_ERR_SHAPE,
-                         "%s: '%s' has rank %d; expected MATLAB (nx, ny, nc, nz, nt) or single-coil "
-                         "(nx, ny, nz, nt)",
+                         "%s: '%s' has rank %d; expected MATLAB (nx, ny, nc, nz, nt), single-coil "
+                         "(nx, ny, nz, nt) or one image (nx, ny)",
                          path, var, m->rank);
     hid_t t = H5Dget_type(m->dset);
     int ok = fmr_h5_complex_memtype(t, &m->memtype, &in->file_double);
@@ -100,8 +103,8 @@ static fmr_err open_variable(const char *path, cmrx_impl *m, const char *var, fm
     if (!ok)
         return fmr_error(FMR_ERR_FORMAT, "%s: '%s' has dtype %s; expected complex (real/imag compound)",
                          path, var, tn);
-    in->frames = d[0];
-    in->slices = d[1];
+    in->frames = m->rank == 2 ? 1 : d[0];
+    in->slices = m->rank == 2 ? 1 : d[1];
     in->coils = m->rank == 5 ? d[2] : 1;
     in->w = d[m->rank - 2]; /* ny: phase-encode */
     in->h = d[m->rank - 1]; /* nx: readout */
