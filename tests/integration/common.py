@@ -18,6 +18,7 @@ def parse_args():
     p.add_argument("--fmrecon", required=True)
     p.add_argument("--testtool", required=True)
     p.add_argument("--mpiexec", default="mpiexec")
+    p.add_argument("--shared", default="")
     ARGS, rest = p.parse_known_args()
     return [sys.argv[0]] + rest
 
@@ -25,6 +26,14 @@ def parse_args():
 def main():
     argv = parse_args()
     unittest.main(argv=argv, verbosity=2)
+
+
+def shared(*parts):
+    """A file of the shared real samples; a missing one fails the test loudly."""
+    p = os.path.join(ARGS.shared, *parts)
+    if not os.path.exists(p):
+        raise AssertionError(f"shared sample {p} not found (FMR_SHARED_DATA / ../shared/data beside the checkout)")
+    return p
 
 
 def run(*args, check=True, mpi=0):
