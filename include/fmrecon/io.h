@@ -79,6 +79,10 @@ fmr_err fmr_dataset_read_kspace(fmr_dataset *ds, size_t frame, size_t slice, siz
  * the acquired range [pad_left, pad_right) are 0. A mask file given at open replaces the file's. */
 fmr_err fmr_dataset_read_mask(fmr_dataset *ds, size_t frame, float *mask);
 
+/* Noise-scan samples for prewhitening: *noise (fmr_malloc'd, caller frees) holds coils x n
+ * samples, coil-major (noise[c*n + s]); n = 0 and *noise = NULL when the file has none. */
+fmr_err fmr_dataset_read_noise(fmr_dataset *ds, fmr_cfloat **noise, size_t *n);
+
 /* The reference magnitude image (ref_h*ref_w) of an item, if has_reference. */
 fmr_err fmr_dataset_read_reference(fmr_dataset *ds, size_t frame, size_t slice, float *out);
 

@@ -115,3 +115,18 @@ fmr_err fmr_dataset_read_reference(fmr_dataset *ds, size_t t, size_t z, float *o
         return fmr_error(FMR_ERR_ARG, "%s: reference frame %zu slice %zu out of range", ds->path, t, z);
     return ds->ops->read_reference(ds, t, z, out);
 }
+
+fmr_err fmr_dataset_read_noise(fmr_dataset *ds, fmr_cfloat **noise, size_t *n)
+{
+    *noise = NULL;
+    *n = 0;
+    if (!ds->ops->read_noise) return FMR_OK;
+    FMR_TRY(ds->ops->read_noise(ds, noise, n));
+    for (size_t i = 0; i < *n * ds->info.coils; i++)
+        if (!isfinite(crealf((*noise)[i])) || !isfinite(cimagf((*noise)[i]))) {
+            fmr_free(*noise);
+            *noise = NULL;
+            return fmr_error(FMR_ERR_VALUE, "%s: noise scan holds NaN/Inf", ds->path);
+        }
+    return FMR_OK;
+}

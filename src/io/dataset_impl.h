@@ -10,6 +10,8 @@ typedef struct fmr_dataset_ops {
     /* Raw stored mask of frame t (w values); only called when info.mask != NONE. */
     fmr_err (*read_mask)(fmr_dataset *ds, size_t t, float *mask);
     fmr_err (*read_reference)(fmr_dataset *ds, size_t t, size_t z, float *out);
+    /* Optional: noise-scan samples, coils x n. */
+    fmr_err (*read_noise)(fmr_dataset *ds, fmr_cfloat **noise, size_t *n);
     void (*close)(fmr_dataset *ds);
 } fmr_dataset_ops;
 

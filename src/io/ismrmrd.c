@@ -144,7 +144,7 @@ static fmr_err ismrmrd_read_kspace(fmr_dataset *ds, size_t t, size_t z, size_t c
                 }
             m->count[y] += 1.0f;
         }
-        H5Dvlen_reclaim(m->datatype, ms, H5P_DEFAULT, vl);
+        if (r >= 0) H5Dvlen_reclaim(m->datatype, ms, H5P_DEFAULT, vl);
         H5Sclose(ms);
         H5Sclose(fs);
         free(pts);
@@ -184,10 +184,69 @@ static fmr_err ismrmrd_read_reference(fmr_dataset *ds, size_t t, size_t z, float
     return fmr_error(FMR_ERR_INTERNAL, "%s: ISMRMRD files carry no reference", ds->path);
 }
 
+static fmr_err ismrmrd_read_noise(fmr_dataset *ds, fmr_cfloat **noise, size_t *n)
+{
+    ismrmrd_impl *m = ds->impl;
+    const size_t C = ds->info.coils;
+    size_t nscan = 0, total = 0;
+    for (size_t i = 0; i < m->nacq; i++)
+        if (HAS(m->heads[i].flags, FLAG_NOISE)) {
+            if (m->heads[i].active_channels != C)
+                return fmr_error(FMR_ERR_FORMAT, "%s: noise scan %zu has %u channels, the data %zu",
+                                 ds->path, i, m->heads[i].active_channels, C);
+            nscan++;
+            total += m->heads[i].number_of_samples;
+        }
+    if (!nscan) return FMR_OK;
+    hsize_t *pts = malloc(nscan * sizeof *pts);
+    hvl_t *vl = malloc(nscan * sizeof *vl);
+    fmr_err err = (!pts || !vl) ? fmr_error(FMR_ERR_NOMEM, "cannot allocate noise list") : FMR_OK;
+    if (!err) err = fmr_alloc((void **)noise, C * total * sizeof **noise, "noise samples");
+    if (err) {
+        free(pts);
+        free(vl);
+        return err;
+    }
+    for (size_t i = 0, k = 0; i < m->nacq; i++)
+        if (HAS(m->heads[i].flags, FLAG_NOISE)) pts[k++] = i;
+    hid_t fs = H5Dget_space(m->data);
+    hsize_t nn = nscan;
+    hid_t ms = H5Screate_simple(1, &nn, NULL);
+    herr_t r = H5Sselect_elements(fs, H5S_SELECT_SET, nscan, pts);
+    if (r >= 0) r = H5Dread(m->data, m->datatype, ms, fs, H5P_DEFAULT, vl);
+    if (r < 0) err = fmr_error(FMR_ERR_IO, "%s: cannot read the noise scans", ds->path);
+    for (size_t k = 0, off = 0; !err && k < nscan; k++) {
+        size_t ns = m->heads[pts[k]].number_of_samples;
+        if (vl[k].len != 2 * ns * C) {
+            err = fmr_error(FMR_ERR_FORMAT, "%s: noise scan %llu has %zu values, expected %zu", ds->path,
+                            (unsigned long long)pts[k], (size_t)vl[k].len, 2 * ns * C);
+            break;
+        }
+        const float *d = vl[k].p;
+        for (size_t c = 0; c < C; c++)
+            for (size_t s = 0; s < ns; s++)
+                (*noise)[c * total + off + s] = d[2 * (c * ns + s)] + I * d[2 * (c * ns + s) + 1];
+        off += ns;
+    }
+    if (r >= 0) H5Dvlen_reclaim(m->datatype, ms, H5P_DEFAULT, vl);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    free(pts);
+    free(vl);
+    if (err) {
+        fmr_free(*noise);
+        *noise = NULL;
+        return err;
+    }
+    *n = total;
+    return FMR_OK;
+}
+
 static const fmr_dataset_ops ismrmrd_ops = {
     .read_kspace = ismrmrd_read_kspace,
     .read_mask = ismrmrd_read_mask,
     .read_reference = ismrmrd_read_reference,
+    .read_noise = ismrmrd_read_noise,
     .close = ismrmrd_close,
 };
 

@@ -91,6 +91,13 @@ class Ismrmrd(common.TmpCase):
         k, mask = self.convert(p)
         self.assertLess(relerr(k, want), 1e-5)
         np.testing.assert_array_equal(mask, lines[0].astype(np.uint8))
+        # noise scans, kept for prewhitening: (coils, samples) exactly as stored
+        with h5py.File(p, "r") as f:
+            acq = f["dataset/data"][()]
+        noise = [i for i in range(len(acq)) if int(acq["head"]["flags"][i]) & NOISE]
+        want_noise = np.concatenate([acq["data"][i].view(np.complex64).reshape(14, -1) for i in noise], axis=1)
+        got = common.tool("noise", p, self.path("noise.h5"))
+        np.testing.assert_array_equal(got, want_noise)
 
     def test_synthetic_cine(self):
         rng = np.random.default_rng(21)

@@ -4,7 +4,8 @@
  *   sense_forward           x (h, w), maps (c, h, w), [mask (w) or (h, w)] -> y (c, h, w)
  *   sense_adjoint           y (c, h, w), maps, [mask]      -> x (h, w)
  *   sense_normal            x (h, w), maps, [mask]         -> x (h, w)
- *   rss                     x (c, h, w) complex            -> y (h, w) float */
+ *   rss                     x (c, h, w) complex            -> y (h, w) float
+ *   noise                   any raw-data file              -> noise scans (coils, n) complex */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,19 @@ static fmr_err run(const char *op, const char *in, const char *out)
 {
     fmr_array *x = NULL, *maps = NULL, *mask = NULL;
     fmr_err e = FMR_OK;
+    if (!strcmp(op, "noise")) {
+        fmr_dataset *ds;
+        FMR_TRY(fmr_dataset_open(in, NULL, &ds));
+        fmr_cfloat *nz = NULL;
+        size_t n = 0;
+        e = fmr_dataset_read_noise(ds, &nz, &n);
+        size_t d[2] = {fmr_dataset_get_info(ds)->coils, n};
+        if (!e && n) e = write_out(out, FMR_C64, 2, d, nz);
+        else if (!e) e = fmr_error(FMR_ERR_FORMAT, "%s: no noise scans", in);
+        fmr_free(nz);
+        fmr_dataset_close(&ds);
+        return e;
+    }
     int sense = !strncmp(op, "sense_", 6);
     e = fmr_h5_read_array(in, !strcmp(op, "sense_adjoint") ? "y" : "x", &x);
     if (!e && sense) e = fmr_h5_read_array(in, "maps", &maps);
