@@ -58,6 +58,21 @@ void fmr_partition_block(size_t n, int rank, int size, size_t *start, size_t *co
 fmr_err fmr_partition_rounds(MPI_Comm comm, size_t n, size_t batch, size_t *start, size_t *count,
                              size_t *rounds);
 
+/* The items (frame, slice) of a cine, dealt to the ranks of comm in blocks and processed in
+ * rounds: in each round a rank computes up to batch items into slots 0..batch-1, then every rank
+ * joins one collective flush with the (frame, slice) pairs it completed. After a local failure a
+ * rank keeps joining the flushes with nothing to add, so no rank ever waits for it; the error
+ * (prefixed "frame t slice z: ") is returned for fmr_h5out_finish to agree on. */
+typedef struct fmr_item_loop {
+    size_t frames, slices, batch;
+    fmr_err (*compute)(void *ctx, size_t frame, size_t slice, size_t slot);
+    fmr_err (*flush)(void *ctx, size_t n, const size_t *lead); /* lead: n (frame, slice) pairs */
+    void *ctx;
+    const char *label; /* progress label; NULL for none */
+} fmr_item_loop;
+
+fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *loop);
+
 const char *fmr_version(void);
 
 #ifdef __cplusplus

@@ -21,6 +21,7 @@ typedef struct {
     int ref_mode;     /* 0 none, 1 copy, 2 compute */
     fmr_fft2c *fft;
     fmr_cfloat *ks, *coil; /* ROUND items; one item of coil images */
+    fmr_h5out *out;
     float *ref;
     double max, sumsq;
 } job;
@@ -86,33 +87,19 @@ static fmr_err do_item(job *j, size_t t, size_t z, fmr_cfloat *ks, float *ref)
     return FMR_OK;
 }
 
-static fmr_err write_all(job *j, fmr_h5out *o, MPI_Comm comm)
+static fmr_err us_compute(void *c, size_t t, size_t z, size_t slot)
 {
-    const fmr_dataset_info *in = j->in;
-    const size_t hw = in->h * in->w, n = in->frames * in->slices;
-    size_t first, count, rounds, lead[2 * ROUND];
-    FMR_TRY(fmr_partition_rounds(comm, n, ROUND, &first, &count, &rounds));
-    fmr_progress *prog;
-    fmr_err err = fmr_progress_create(&prog, "undersample", "items", n);
-    int size;
-    MPI_Comm_size(comm, &size);
-    for (size_t r = 0, next = first; r < rounds; r++) {
-        size_t nb = 0;
-        while (!err && nb < ROUND && next < first + count) {
-            size_t t = next / in->slices, z = next % in->slices;
-            err = do_item(j, t, z, j->ks + nb * in->coils * hw, j->ref + nb * hw);
-            if (err) fmr_error_context(err, "frame %zu slice %zu: ", t, z);
-            lead[2 * nb] = t, lead[2 * nb + 1] = z;
-            nb++, next++;
-            fmr_progress_step(prog, (size_t)size);
-        }
-        if (err) nb = 0;
-        fmr_err e1 = fmr_h5out_write_blocks(o, "kspace", nb, 2, lead, j->ks);
-        fmr_err e2 = j->ref_mode ? fmr_h5out_write_blocks(o, "reconstruction_rss", nb, 2, lead, j->ref) : FMR_OK;
-        if (!err) err = e1 ? e1 : e2;
-    }
-    fmr_progress_finish(&prog);
-    return err;
+    job *j = c;
+    const size_t hw = j->in->h * j->in->w;
+    return do_item(j, t, z, j->ks + slot * j->in->coils * hw, j->ref + slot * hw);
+}
+
+static fmr_err us_flush(void *c, size_t n, const size_t *lead)
+{
+    job *j = c;
+    fmr_err e1 = fmr_h5out_write_blocks(j->out, "kspace", n, 2, lead, j->ks);
+    fmr_err e2 = j->ref_mode ? fmr_h5out_write_blocks(j->out, "reconstruction_rss", n, 2, lead, j->ref) : FMR_OK;
+    return e1 ? e1 : e2;
 }
 
 fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
@@ -156,7 +143,10 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
         for (size_t i = 0; m8 && i < md[0] * in->w; i++) m8[i] = j.mask[i] != 0.0f;
         KEEP(m8 ? fmr_h5out_write_whole(o, "mask", rank == 0, m8) : fmr_error(FMR_ERR_NOMEM, "mask"));
         free(m8);
-        if (!e) e = write_all(&j, o, comm);
+        j.out = o;
+        fmr_item_loop loop = {.frames = in->frames, .slices = in->slices, .batch = ROUND,
+                              .compute = us_compute, .flush = us_flush, .ctx = &j, .label = "undersample"};
+        if (!e) e = fmr_item_loop_run(comm, &loop);
         double mx = j.max, sq = j.sumsq;
         MPI_Allreduce(&j.max, &mx, 1, MPI_DOUBLE, MPI_MAX, comm);
         MPI_Allreduce(&j.sumsq, &sq, 1, MPI_DOUBLE, MPI_SUM, comm);

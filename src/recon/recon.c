@@ -90,90 +90,72 @@ static fmr_err write_mask(pipeline *p, int rank)
 }
 
 typedef struct {
-    size_t n;        /* items in this batch */
-    size_t *lead;    /* n*2: (frame, slice) */
-    float *mag;      /* n*h*w */
-    fmr_cfloat *img; /* n*h*w or NULL */
-} batch_buf;
+    pipeline *p;
+    fmr_recon_stats *st;
+    fmr_cfloat *ks;  /* one item's k-space */
+    float *mask;     /* w */
+    float *mag;      /* batch*h*w */
+    fmr_cfloat *img; /* batch*h*w or NULL */
+} recon_round;
 
-static fmr_err run_item(pipeline *p, size_t t, size_t z, fmr_cfloat *ks, float *mask, float *mag,
-                        fmr_cfloat *img, fmr_recon_stats *st)
+static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
 {
+    recon_round *r = c;
+    pipeline *p = r->p;
     const fmr_dataset_info *in = p->in;
     const size_t hw = in->h * in->w;
     double t0 = fmr_wtime();
-    FMR_TRY(fmr_dataset_read_kspace(p->ds, t, z, 0, in->coils, ks));
-    FMR_TRY(fmr_dataset_read_mask(p->ds, t, mask));
+    FMR_TRY(fmr_dataset_read_kspace(p->ds, t, z, 0, in->coils, r->ks));
+    FMR_TRY(fmr_dataset_read_mask(p->ds, t, r->mask));
     double t1 = fmr_wtime();
     /* The data seen by every method is M.y: retrospective masks act on fully sampled files, and
      * prospective files already hold zeros there. */
-    for (size_t c = 0; c < in->coils; c++)
-        for (size_t r = 0; r < in->h; r++) {
-            fmr_cfloat *row = ks + c * hw + r * in->w;
-            for (size_t q = 0; q < in->w; q++) row[q] *= mask[q];
-        }
-    FMR_TRY(p->m->run(p->state, ks, mask, mag, img));
-    st->read_s += t1 - t0;
-    st->compute_s += fmr_wtime() - t1;
+    for (size_t i = 0; i < in->coils * hw; i++) r->ks[i] *= r->mask[i % in->w];
+    FMR_TRY(p->m->run(p->state, r->ks, r->mask, r->mag + slot * hw, r->img ? r->img + slot * hw : NULL));
+    r->st->read_s += t1 - t0;
+    r->st->compute_s += fmr_wtime() - t1;
     return FMR_OK;
 }
 
-static fmr_err process(pipeline *p, MPI_Comm comm, int size, int batch,
-                       fmr_recon_stats *st)
+static fmr_err recon_flush(void *c, size_t n, const size_t *lead)
+{
+    recon_round *r = c;
+    double t0 = fmr_wtime();
+    fmr_err err = fmr_h5out_write_blocks(r->p->out, "reconstruction", n, 2, lead, r->mag);
+    if (r->img) {
+        fmr_err e = fmr_h5out_write_blocks(r->p->out, "image", n, 2, lead, r->img);
+        if (!err) err = e;
+    }
+    r->st->write_s += fmr_wtime() - t0;
+    return err;
+}
+
+static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *st)
 {
     const fmr_dataset_info *in = p->in;
-    const size_t hw = in->h * in->w, nitems = in->frames * in->slices;
-    size_t first, count, rounds;
-    FMR_TRY(fmr_partition_rounds(comm, nitems, (size_t)batch, &first, &count, &rounds));
-
-    batch_buf b = {0};
-    fmr_cfloat *ks = NULL;
-    float *mask = NULL;
-    fmr_err err = fmr_alloc((void **)&ks, in->coils * hw * sizeof *ks, "k-space item");
-    if (!err) err = fmr_alloc((void **)&mask, in->w * sizeof *mask, "mask");
-    if (!err) err = fmr_alloc((void **)&b.lead, 2 * (size_t)batch * sizeof *b.lead, "batch");
-    if (!err) err = fmr_alloc((void **)&b.mag, (size_t)batch * hw * sizeof *b.mag, "batch images");
+    const size_t hw = in->h * in->w;
+    recon_round r = {.p = p, .st = st};
+    fmr_err err = fmr_alloc((void **)&r.ks, in->coils * hw * sizeof *r.ks, "k-space item");
+    if (!err) err = fmr_alloc((void **)&r.mask, in->w * sizeof *r.mask, "mask");
+    if (!err) err = fmr_alloc((void **)&r.mag, (size_t)batch * hw * sizeof *r.mag, "batch images");
     if (!err && p->write_complex)
-        err = fmr_alloc((void **)&b.img, (size_t)batch * hw * sizeof *b.img, "batch images");
-
-    fmr_progress *prog = NULL;
+        err = fmr_alloc((void **)&r.img, (size_t)batch * hw * sizeof *r.img, "batch images");
+    /* Allocation is agreed on before the collective loop starts. */
+    int l = (int)err, g = 0;
+    MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
+    if (!g) {
         char label[64];
-    snprintf(label, sizeof label, "recon %s", p->m->name);
-    if (!err) err = fmr_progress_create(&prog, label, "items", count * (size_t)size);
-    size_t next = first, end = first + count;
-    for (size_t r = 0; r < rounds; r++) {
-        b.n = 0;
-        /* After a local failure this rank keeps joining the collective writes with nothing to add,
-         * so the other ranks never hang; the failure is agreed on in fmr_h5out_finish. */
-        while (!err && b.n < (size_t)batch && next < end) {
-            size_t t = next / in->slices, z = next % in->slices;
-            err = run_item(p, t, z, ks, mask, b.mag + b.n * hw, b.img ? b.img + b.n * hw : NULL, st);
-            if (err) {
-                fmr_error_context(err, "frame %zu slice %zu: ", t, z);
-                break;
-            }
-            b.lead[2 * b.n] = t;
-            b.lead[2 * b.n + 1] = z;
-            b.n++;
-            next++;
-            fmr_progress_step(prog, (size_t)size);
-        }
-        double t0 = fmr_wtime();
-        size_t nw = err ? 0 : b.n;
-        fmr_err werr = fmr_h5out_write_blocks(p->out, "reconstruction", nw, 2, b.lead, b.mag);
-        if (p->write_complex) {
-            fmr_err e2 = fmr_h5out_write_blocks(p->out, "image", nw, 2, b.lead, b.img);
-            if (!werr) werr = e2;
-        }
-        if (!err) err = werr;
-        st->write_s += fmr_wtime() - t0;
+        snprintf(label, sizeof label, "recon %s", p->m->name);
+        fmr_item_loop loop = {.frames = in->frames, .slices = in->slices, .batch = (size_t)batch,
+                              .compute = recon_compute, .flush = recon_flush, .ctx = &r, .label = label};
+        err = fmr_item_loop_run(comm, &loop);
+    } else if (!err) {
+        err = fmr_error((fmr_err)g, "another rank could not allocate its buffers");
     }
-    fmr_progress_finish(&prog);
-    fmr_free(ks);
-    fmr_free(mask);
-    fmr_free(b.lead);
-    fmr_free(b.mag);
-    fmr_free(b.img);
+    fmr_free(r.ks);
+    fmr_free(r.mask);
+    fmr_free(r.mag);
+    fmr_free(r.img);
     return err;
 }
 
@@ -210,7 +192,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         if (!err) err = e;
         l = (int)err;
         MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
-        if (!g) err = process(&p, comm, size, batch, &st);
+        if (!g) err = process(&p, comm, batch, &st);
         else if (!err) err = fmr_error((fmr_err)g, "%s: another rank failed writing the header", out_path);
         err = fmr_h5out_finish(&p.out, err);
         if (!err) st.items = p.in->frames * p.in->slices;

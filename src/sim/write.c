@@ -19,6 +19,7 @@ typedef struct {
     fmr_cfloat *maps, *img, *ks, *coil;
     float *ref;
     fmr_fft2c *fft;
+    fmr_h5out *out;
     double sigma, max, sumsq;
 } sim_ctx;
 
@@ -48,37 +49,26 @@ static fmr_err sim_item(sim_ctx *s, size_t t, size_t z, fmr_cfloat *ks_out, floa
     return FMR_OK;
 }
 
-static fmr_err write_items(sim_ctx *s, fmr_h5out *o, MPI_Comm comm)
+static fmr_err sim_compute(void *c, size_t t, size_t z, size_t slot)
 {
-    const fmr_sim_params *p = s->p;
-    const size_t hw = p->h * p->w, n = p->frames * p->slices;
-    size_t first, count, rounds, lead[2 * ROUND];
-    FMR_TRY(fmr_partition_rounds(comm, n, ROUND, &first, &count, &rounds));
-    fmr_err err = FMR_OK;
-    for (size_t r = 0, next = first; r < rounds; r++) {
-        size_t nb = 0;
-        while (!err && nb < ROUND && next < first + count) {
-            size_t t = next / p->slices, z = next % p->slices;
-            err = sim_item(s, t, z, s->ks + nb * p->coils * hw, s->ref + nb * hw);
-            lead[2 * nb] = t;
-            lead[2 * nb + 1] = z;
-            nb++;
-            next++;
-        }
-        if (err) nb = 0;
-        fmr_err e1 = fmr_h5out_write_blocks(o, "kspace", nb, 2, lead, s->ks);
-        fmr_err e2 = fmr_h5out_write_blocks(o, "reconstruction_rss", nb, 2, lead, s->ref);
-        if (!err) err = e1 ? e1 : e2;
-    }
-    return err;
+    sim_ctx *s = c;
+    const size_t hw = s->p->h * s->p->w;
+    return sim_item(s, t, z, s->ks + slot * s->p->coils * hw, s->ref + slot * hw);
+}
+
+static fmr_err sim_flush(void *c, size_t n, const size_t *lead)
+{
+    sim_ctx *s = c;
+    fmr_err e1 = fmr_h5out_write_blocks(s->out, "kspace", n, 2, lead, s->ks);
+    fmr_err e2 = fmr_h5out_write_blocks(s->out, "reconstruction_rss", n, 2, lead, s->ref);
+    return e1 ? e1 : e2;
 }
 
 fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, const float *mask)
 {
     FMR_TRY(fmr_sim_check(p));
-    int rank, size;
+    int rank;
     MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
     const size_t hw = p->h * p->w;
     sim_ctx s = {.p = p, .mask = mask};
     fmr_err err = fmr_fft2c_create(&s.fft, p->h, p->w);
@@ -117,7 +107,10 @@ fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, 
             if (!err) err = m8 ? e : fmr_error(FMR_ERR_NOMEM, "cannot allocate mask");
             free(m8);
         }
-        if (!err) err = write_items(&s, o, comm);
+        s.out = o;
+        fmr_item_loop loop = {.frames = p->frames, .slices = p->slices, .batch = ROUND,
+                              .compute = sim_compute, .flush = sim_flush, .ctx = &s};
+        if (!err) err = fmr_item_loop_run(comm, &loop);
         double mx = s.max, sq = s.sumsq;
         MPI_Allreduce(&s.max, &mx, 1, MPI_DOUBLE, MPI_MAX, comm);
         MPI_Allreduce(&s.sumsq, &sq, 1, MPI_DOUBLE, MPI_SUM, comm);
