@@ -2,9 +2,29 @@
 
 #include "fmrecon/recon.h"
 
-extern const fmr_method_ops fmr_method_zf;
+extern const fmr_method_ops fmr_method_zf, fmr_method_sense;
 
-static const fmr_method_ops *const methods_[] = {&fmr_method_zf, NULL};
+static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, NULL};
+
+void fmr_method_params_defaults(fmr_method_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->lambda = 0.01;
+    p->rtol = 1e-6;
+    p->max_it = 50;
+    fmr_espirit_defaults(&p->espirit);
+    p->lambda_t = 0.01;
+    p->lambda_s = 0.002;
+    p->admm_iters = 30;
+}
+
+void fmr_recon_options_defaults(fmr_recon_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->method = "zf";
+    o->batch = 8;
+    fmr_method_params_defaults(&o->params);
+}
 
 const fmr_method_ops *const *fmr_method_list(void)
 {

@@ -21,8 +21,10 @@ static void zf_destroy(void *p)
     free(s);
 }
 
-static fmr_err zf_create(void **out, const fmr_dataset_info *in)
+static fmr_err zf_create(void **out, fmr_dataset *ds, const fmr_method_params *par)
 {
+    (void)par;
+    const fmr_dataset_info *in = fmr_dataset_get_info(ds);
     zf_state *s = calloc(1, sizeof *s);
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate zero-filled state");
     s->nc = in->coils;
@@ -38,13 +40,16 @@ static fmr_err zf_create(void **out, const fmr_dataset_info *in)
     return FMR_OK;
 }
 
-static fmr_err zf_run(void *p, const fmr_cfloat *kspace, const float *mask, float *mag, fmr_cfloat *img)
+static fmr_err zf_run(void *p, size_t frame0, size_t nframes, size_t slice, const fmr_cfloat *kspace,
+                      const float *masks, float *mag, fmr_cfloat *img)
 {
-    (void)mask;
-    (void)img;
+    (void)frame0, (void)slice, (void)masks, (void)img;
     zf_state *s = p;
-    FMR_TRY(fmr_fft2c_inverse(s->fft, s->nc, kspace, s->coil));
-    fmr_rss(s->coil, s->nc, s->h * s->w, mag);
+    const size_t hw = s->h * s->w;
+    for (size_t f = 0; f < nframes; f++) {
+        FMR_TRY(fmr_fft2c_inverse(s->fft, s->nc, kspace + f * s->nc * hw, s->coil));
+        fmr_rss(s->coil, s->nc, hw, mag + f * hw);
+    }
     return FMR_OK;
 }
 

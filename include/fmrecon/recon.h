@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include "fmrecon/array.h"
+#include "fmrecon/calib.h"
 #include "fmrecon/error.h"
 #include "fmrecon/io.h"
 
@@ -14,16 +15,32 @@
 extern "C" {
 #endif
 
-/* A reconstruction method: state created once per file, then applied to each item. */
+/* Knobs of every method; fmr_method_params_defaults gives fmrecon's defaults. */
+typedef struct fmr_method_params {
+    double lambda;           /* sense: Tikhonov weight; cs: ADMM penalty rho */
+    double rtol;             /* data-consistency CG relative tolerance */
+    int max_it;              /* data-consistency CG iteration limit */
+    fmr_espirit_opts espirit;
+    const char *sens_file;   /* coil maps from a file instead of ESPIRiT */
+    double lambda_t;         /* cs: weight of l1 in the temporal Fourier domain */
+    double lambda_s;         /* cs: weight of spatial total variation */
+    int admm_iters;          /* cs: ADMM iterations */
+} fmr_method_params;
+
+void fmr_method_params_defaults(fmr_method_params *p);
+
+/* A reconstruction method: state created once per file, then applied to each item. An item is
+ * one frame of one slice, or a whole slice (all frames) for methods that couple frames. */
 typedef struct fmr_method_ops {
     const char *name;
     const char *summary;
     int produces_complex; /* whether run() can fill a complex coil-combined image */
-    fmr_err (*create)(void **state, const fmr_dataset_info *info);
-    /* kspace: ncoils*h*w, already multiplied by the mask; mask: w values. Writes mag[h*w] and,
-     * if img != NULL, img[h*w]. */
-    fmr_err (*run)(void *state, const fmr_cfloat *kspace, const float *mask, float *mag,
-                   fmr_cfloat *img);
+    int per_slice;        /* items are whole slices (all frames), e.g. temporal regularisation */
+    fmr_err (*create)(void **state, fmr_dataset *ds, const fmr_method_params *par);
+    /* kspace: nframes x ncoils x h x w, already multiplied by the masks; masks: nframes x w.
+     * Writes mag[nframes*h*w] and, if img != NULL, img[nframes*h*w]. */
+    fmr_err (*run)(void *state, size_t frame0, size_t nframes, size_t slice,
+                   const fmr_cfloat *kspace, const float *masks, float *mag, fmr_cfloat *img);
     void (*destroy)(void *state);
 } fmr_method_ops;
 
@@ -38,7 +55,11 @@ typedef struct fmr_recon_options {
     int batch;            /* items per rank per collective write (default 8) */
     const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
     fmr_open_options open; /* how to read the input (variable, mask file) */
+    fmr_method_params params;
 } fmr_recon_options;
+
+/* Fills opt with defaults (method zf, default parameters). */
+void fmr_recon_options_defaults(fmr_recon_options *opt);
 
 typedef struct fmr_recon_stats {
     size_t items;         /* items reconstructed by all ranks */
@@ -58,7 +79,7 @@ void fmr_partition_block(size_t n, int rank, int size, size_t *start, size_t *co
 fmr_err fmr_partition_rounds(MPI_Comm comm, size_t n, size_t batch, size_t *start, size_t *count,
                              size_t *rounds);
 
-/* The items (frame, slice) of a cine, dealt to the ranks of comm in blocks and processed in
+/* The items (frame, slice) of a cine, in slice-major order, dealt to the ranks of comm in blocks and processed in
  * rounds: in each round a rank computes up to batch items into slots 0..batch-1, then every rank
  * joins one collective flush with the (frame, slice) pairs it completed. After a local failure a
  * rank keeps joining the flushes with nothing to add, so no rank ever waits for it; the error

@@ -38,6 +38,9 @@ fmr_err fmr_sense_forward(fmr_sense *op, const fmr_cfloat *x, fmr_cfloat *y);
 fmr_err fmr_sense_adjoint(fmr_sense *op, const fmr_cfloat *y, fmr_cfloat *x);
 fmr_err fmr_sense_normal(fmr_sense *op, const fmr_cfloat *x, fmr_cfloat *out);
 
+/* The communicator the operator sums its coils over. */
+MPI_Comm fmr_sense_comm(const fmr_sense *op);
+
 /* out[p] = sqrt(sum_c |img[c][p]|^2) over ncoils images of n pixels. */
 void fmr_rss(const fmr_cfloat *img, size_t ncoils, size_t n, float *out);
 

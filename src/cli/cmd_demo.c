@@ -78,7 +78,10 @@ fmr_err fmr_cmd_demo(fmr_cli *cli, int argc, char **argv)
         FMR_TRY(fmr_sim_write(cli->comm, in, &p, mask));
         for (const fmr_method_ops *const *m = fmr_method_list(); *m; m++) {
             snprintf(out, sizeof out, "%s/subject_%03zu_R%ld_%s.h5", dir, s, accel, (*m)->name);
-            fmr_recon_options opt = {.method = (*m)->name, .argv_line = cli->argv_line};
+            fmr_recon_options opt;
+            fmr_recon_options_defaults(&opt);
+            opt.method = (*m)->name;
+            opt.argv_line = cli->argv_line;
             fmr_recon_stats st;
             int lvl = fmr_log_get_level();
             fmr_log_set_level(FMR_LOG_QUIET);

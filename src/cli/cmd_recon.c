@@ -18,8 +18,17 @@ static const char *help =
     "Run under MPI (mpirun -np P fmrecon recon ...) to share the frames and slices among ranks.\n\n"
     "  -o, --output OUT   output file (required)\n"
     "  -m, --method M     zf: zero-filled, inverse FFT per coil + root-sum-of-squares (default)\n"
+    "                     sense: CG-SENSE, (A^H A + lambda I) x = A^H y by PETSc CG, ESPIRiT maps\n"
     "      --complex      also write the complex image (methods that produce one)\n"
     "      --batch N      items per rank between collective writes (default 8)\n"
+    "      --lambda L     Tikhonov weight of sense (default 0.01; A^H A has norm <= 1)\n"
+    "      --cg-iters N   data-consistency CG iteration limit (default 50; -ksp_max_it overrides)\n"
+    "      --cg-rtol R    data-consistency CG relative tolerance (default 1e-6; -ksp_rtol overrides)\n"
+    "      --sens FILE    coil maps from FILE ('maps' or 'sens': (slices, coils, h, w) or\n"
+    "                     (coils, h, w) complex) instead of ESPIRiT\n"
+    "      --espirit-kernel K, --espirit-cal N, --espirit-threshold T, --espirit-crop C\n"
+    "                     ESPIRiT as bart ecalib -k K -r N -t T -c C (defaults 6, 24, 0.001, 0.8);\n"
+    "                     calibration uses the time-averaged k-space of each slice\n"
     "      --variable NAME       CMRxRecon k-space variable (see 'fmrecon info --help')\n"
     "      --mask-file FILE      mask from a separate file (pairs a CMRxRecon kus file with its mask)\n"
     "      --mask-variable NAME  the mask file's variable\n"
@@ -34,11 +43,18 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"complex", no_argument, 0, 'c'},      {"batch", required_argument, 0, 'b'},
         {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
         {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'},
-        {"mask-variable", required_argument, 0, 'K'},
+        {"mask-variable", required_argument, 0, 'K'}, {"lambda", required_argument, 0, 'L'},
+        {"cg-iters", required_argument, 0, 'I'}, {"cg-rtol", required_argument, 0, 'T'},
+        {"sens", required_argument, 0, 'S'}, {"espirit-kernel", required_argument, 0, 1001},
+        {"espirit-cal", required_argument, 0, 1002}, {"espirit-threshold", required_argument, 0, 1003},
+        {"espirit-crop", required_argument, 0, 1004},
         {"help", no_argument, 0, 'h'},         {0}};
-    fmr_recon_options opt = {.method = "zf", .argv_line = cli->argv_line};
+    fmr_recon_options opt;
+    fmr_recon_options_defaults(&opt);
+    opt.argv_line = cli->argv_line;
+    fmr_method_params *mp = &opt.params;
     const char *out = NULL;
-    long batch = 8;
+    long batch = 8, v;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:m:qvh", lo, NULL)) != -1) {
@@ -47,6 +63,14 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 'm': opt.method = optarg; break;
         case 'c': opt.write_complex = 1; break;
         case 'b': FMR_TRY(fmr_opt_int("--batch", optarg, 1, 4096, &batch)); break;
+        case 'L': FMR_TRY(fmr_opt_double("--lambda", optarg, 0, 1e12, &mp->lambda)); break;
+        case 'I': FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 100000, &v)); mp->max_it = (int)v; break;
+        case 'T': FMR_TRY(fmr_opt_double("--cg-rtol", optarg, 0, 1, &mp->rtol)); break;
+        case 'S': mp->sens_file = optarg; break;
+        case 1001: FMR_TRY(fmr_opt_int("--espirit-kernel", optarg, 2, 32, &v)); mp->espirit.kernel = (int)v; break;
+        case 1002: FMR_TRY(fmr_opt_int("--espirit-cal", optarg, 2, 1024, &v)); mp->espirit.cal = (int)v; break;
+        case 1003: FMR_TRY(fmr_opt_double("--espirit-threshold", optarg, 0, 1, &mp->espirit.threshold)); break;
+        case 1004: FMR_TRY(fmr_opt_double("--espirit-crop", optarg, 0, 1, &mp->espirit.crop)); break;
         case 'V': opt.open.variable = optarg; break;
         case 'M': opt.open.mask_file = optarg; break;
         case 'K': opt.open.mask_variable = optarg; break;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fmrecon/dc.h"
 #include "fmrecon/fft.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
@@ -26,11 +27,12 @@ enum { NCMD = sizeof commands / sizeof commands[0] };
 static void usage(FILE *f)
 {
     fprintf(f, "fmrecon %s - accelerated cardiac cine MRI reconstruction on CPU clusters\n\n"
-               "usage: fmrecon <command> [options]      (under MPI: mpirun -np P fmrecon ...)\n"
+               "usage: fmrecon <command> [options] [-- PETSc options]   (MPI: mpirun -np P fmrecon ...)\n"
                "       fmrecon --help | --version\n\ncommands:\n",
             fmr_version());
     for (int i = 0; i < NCMD; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nRun 'fmrecon <command> --help' for a command's options.\n"
+    fprintf(f, "\nRun 'fmrecon <command> --help' for a command's options. Options after a lone '--' go to\n"
+               "PETSc, e.g. '-- -ksp_rtol 1e-8 -ksp_monitor' or '-- -options_file petsc.opts'.\n"
                "Environment: OMP_NUM_THREADS (threads per rank), FMR_FFTW_PLANNER=estimate|measure|patient,\n"
                "FMR_FFTW_WISDOM=FILE (reuse FFTW plans across runs).\n");
 }
@@ -63,7 +65,23 @@ int main(int argc, char **argv)
     const char *nt = getenv("OMP_NUM_THREADS");
     if (nt && atoi(nt) > 1) fmr_fft_set_threads(atoi(nt));
 
+    /* Everything after a lone "--" belongs to PETSc (-ksp_rtol 1e-8 -ksp_monitor ...); PETSc also
+     * reads PETSC_OPTIONS and -options_file FILE. */
+    int pargc = 1;
+    char **pargv = argv;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--")) {
+            pargc = argc - i;
+            pargv = argv + i; /* argv[i] = "--" stands in for the program name */
+            argc = i;
+            break;
+        }
     int status = 0;
+    if (fmr_petsc_init(pargc, pargv) != FMR_OK) {
+        if (cli.rank == 0) fprintf(stderr, "fmrecon: error: %s\n", fmr_error_message());
+        MPI_Finalize();
+        return 1;
+    }
     const char *cmd = argc > 1 ? argv[1] : NULL;
     if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (cli.rank == 0) usage(stdout);
@@ -105,6 +123,7 @@ int main(int argc, char **argv)
         }
     }
     fmr_fft_cleanup();
+    fmr_petsc_finalize();
     MPI_Finalize();
     return status;
 }

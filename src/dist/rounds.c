@@ -19,7 +19,9 @@ fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *L)
     for (size_t r = 0; r < rounds; r++) {
         size_t nb = 0;
         while (!err && nb < batch && next < first + count) {
-            size_t t = next / L->slices, z = next % L->slices;
+            /* slice-major: a rank's block covers as few slices as possible, so per-slice work
+             * (coil calibration, operators) is done once per slice and rank */
+            size_t z = next / L->frames, t = next % L->frames;
             err = L->compute(L->ctx, t, z, nb);
             if (err) {
                 fmr_error_context(err, "frame %zu slice %zu: ", t, z);

@@ -92,10 +92,12 @@ static fmr_err write_mask(pipeline *p, int rank)
 typedef struct {
     pipeline *p;
     fmr_recon_stats *st;
-    fmr_cfloat *ks;  /* one item's k-space */
-    float *mask;     /* w */
-    float *mag;      /* batch*h*w */
-    fmr_cfloat *img; /* batch*h*w or NULL */
+    size_t F;          /* frames per item: 1, or all frames for per-slice methods */
+    fmr_cfloat *ks;    /* one item's k-space, F x coils x h x w */
+    float *mask;       /* F x w */
+    float *mag;        /* batch x F x h x w */
+    fmr_cfloat *img;   /* batch x F x h x w, or NULL */
+    size_t *lead;      /* batch x F (frame, slice) pairs */
 } recon_round;
 
 static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
@@ -103,15 +105,20 @@ static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
     recon_round *r = c;
     pipeline *p = r->p;
     const fmr_dataset_info *in = p->in;
-    const size_t hw = in->h * in->w;
+    const size_t hw = in->h * in->w, n = in->coils * hw, F = r->F;
+    if (F > 1) t = 0;
     double t0 = fmr_wtime();
-    FMR_TRY(fmr_dataset_read_kspace(p->ds, t, z, 0, in->coils, r->ks));
-    FMR_TRY(fmr_dataset_read_mask(p->ds, t, r->mask));
+    for (size_t f = 0; f < F; f++) {
+        FMR_TRY(fmr_dataset_read_kspace(p->ds, t + f, z, 0, in->coils, r->ks + f * n));
+        FMR_TRY(fmr_dataset_read_mask(p->ds, t + f, r->mask + f * in->w));
+    }
     double t1 = fmr_wtime();
     /* The data seen by every method is M.y: retrospective masks act on fully sampled files, and
      * prospective files already hold zeros there. */
-    for (size_t i = 0; i < in->coils * hw; i++) r->ks[i] *= r->mask[i % in->w];
-    FMR_TRY(p->m->run(p->state, r->ks, r->mask, r->mag + slot * hw, r->img ? r->img + slot * hw : NULL));
+    for (size_t f = 0; f < F; f++)
+        for (size_t i = 0; i < n; i++) r->ks[f * n + i] *= r->mask[f * in->w + i % in->w];
+    FMR_TRY(p->m->run(p->state, t, F, z, r->ks, r->mask, r->mag + slot * F * hw,
+                      r->img ? r->img + slot * F * hw : NULL));
     r->st->read_s += t1 - t0;
     r->st->compute_s += fmr_wtime() - t1;
     return FMR_OK;
@@ -121,9 +128,15 @@ static fmr_err recon_flush(void *c, size_t n, const size_t *lead)
 {
     recon_round *r = c;
     double t0 = fmr_wtime();
-    fmr_err err = fmr_h5out_write_blocks(r->p->out, "reconstruction", n, 2, lead, r->mag);
+    /* a whole-slice item fills F consecutive (frame, slice) blocks */
+    for (size_t i = 0; i < n; i++)
+        for (size_t f = 0; f < r->F; f++) {
+            r->lead[2 * (i * r->F + f)] = r->F > 1 ? f : lead[2 * i];
+            r->lead[2 * (i * r->F + f) + 1] = lead[2 * i + 1];
+        }
+    fmr_err err = fmr_h5out_write_blocks(r->p->out, "reconstruction", n * r->F, 2, r->lead, r->mag);
     if (r->img) {
-        fmr_err e = fmr_h5out_write_blocks(r->p->out, "image", n, 2, lead, r->img);
+        fmr_err e = fmr_h5out_write_blocks(r->p->out, "image", n * r->F, 2, r->lead, r->img);
         if (!err) err = e;
     }
     r->st->write_s += fmr_wtime() - t0;
@@ -133,20 +146,22 @@ static fmr_err recon_flush(void *c, size_t n, const size_t *lead)
 static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *st)
 {
     const fmr_dataset_info *in = p->in;
-    const size_t hw = in->h * in->w;
-    recon_round r = {.p = p, .st = st};
-    fmr_err err = fmr_alloc((void **)&r.ks, in->coils * hw * sizeof *r.ks, "k-space item");
-    if (!err) err = fmr_alloc((void **)&r.mask, in->w * sizeof *r.mask, "mask");
-    if (!err) err = fmr_alloc((void **)&r.mag, (size_t)batch * hw * sizeof *r.mag, "batch images");
+    const size_t hw = in->h * in->w, F = p->m->per_slice ? in->frames : 1;
+    const size_t B = p->m->per_slice ? 1 : (size_t)batch; /* a slice is already a batch of frames */
+    recon_round r = {.p = p, .st = st, .F = F};
+    fmr_err err = fmr_alloc((void **)&r.ks, F * in->coils * hw * sizeof *r.ks, "k-space item");
+    if (!err) err = fmr_alloc((void **)&r.mask, F * in->w * sizeof *r.mask, "masks");
+    if (!err) err = fmr_alloc((void **)&r.mag, B * F * hw * sizeof *r.mag, "batch images");
+    if (!err) err = fmr_alloc((void **)&r.lead, 2 * B * F * sizeof *r.lead, "batch list");
     if (!err && p->write_complex)
-        err = fmr_alloc((void **)&r.img, (size_t)batch * hw * sizeof *r.img, "batch images");
+        err = fmr_alloc((void **)&r.img, B * F * hw * sizeof *r.img, "batch images");
     /* Allocation is agreed on before the collective loop starts. */
     int l = (int)err, g = 0;
     MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
     if (!g) {
         char label[64];
         snprintf(label, sizeof label, "recon %s", p->m->name);
-        fmr_item_loop loop = {.frames = in->frames, .slices = in->slices, .batch = (size_t)batch,
+        fmr_item_loop loop = {.frames = F > 1 ? 1 : in->frames, .slices = in->slices, .batch = B,
                               .compute = recon_compute, .flush = recon_flush, .ctx = &r, .label = label};
         err = fmr_item_loop_run(comm, &loop);
     } else if (!err) {
@@ -156,6 +171,7 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
     fmr_free(r.mask);
     fmr_free(r.mag);
     fmr_free(r.img);
+    fmr_free(r.lead);
     return err;
 }
 
@@ -180,7 +196,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     fmr_err err = fmr_dataset_open(in_path, &opt->open, &p.ds);
     if (!err) {
         p.in = fmr_dataset_get_info(p.ds);
-        err = p.m->create(&p.state, p.in);
+        err = p.m->create(&p.state, p.ds, &opt->params);
     }
     int l = (int)err, g = 0;
     MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);

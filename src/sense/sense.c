@@ -154,3 +154,8 @@ fmr_err fmr_sense_normal(fmr_sense *s, const fmr_cfloat *x, fmr_cfloat *out)
     }
     return finish_sum(s, out);
 }
+
+MPI_Comm fmr_sense_comm(const fmr_sense *s)
+{
+    return s->comm;
+}

@@ -5,10 +5,13 @@
  *   sense_adjoint           y (c, h, w), maps, [mask]      -> x (h, w)
  *   sense_normal            x (h, w), maps, [mask]         -> x (h, w)
  *   rss                     x (c, h, w) complex            -> y (h, w) float
- *   noise                   any raw-data file              -> noise scans (coils, n) complex */
+ *   noise                   any raw-data file              -> noise scans (coils, n) complex
+ *   espirit                 k (c, h, w), sampled (w), [opts: kernel, cal, threshold, crop attrs]
+ *                           -> maps (c, h, w) complex; OUT.eig.h5: top eigenvalue (h, w) */
 #include <stdio.h>
 #include <string.h>
 
+#include "fmrecon/calib.h"
 #include "fmrecon/fft.h"
 #include "fmrecon/io.h"
 #include "fmrecon/sense.h"
@@ -26,6 +29,36 @@ static fmr_err run(const char *op, const char *in, const char *out)
 {
     fmr_array *x = NULL, *maps = NULL, *mask = NULL;
     fmr_err e = FMR_OK;
+    if (!strcmp(op, "espirit")) {
+        fmr_array *k = NULL, *smp = NULL;
+        e = fmr_h5_read_array(in, "k", &k);
+        if (!e) e = fmr_h5_read_array(in, "sampled", &smp);
+        fmr_espirit_opts o;
+        fmr_espirit_defaults(&o);
+        fmr_array *par = NULL;
+        if (!e && fmr_h5_read_array(in, "opts", &par) == FMR_OK) {
+            const float *v = fmr_array_data(par);
+            o.kernel = (int)v[0], o.cal = (int)v[1], o.threshold = v[2], o.crop = v[3];
+        }
+        fmr_error_clear();
+        if (!e) {
+            size_t C = fmr_array_dim(k, 0), h = fmr_array_dim(k, 1), w = fmr_array_dim(k, 2);
+            fmr_cfloat *maps = fmr_malloc(C * h * w * sizeof *maps);
+            float *eig = fmr_malloc(h * w * sizeof *eig);
+            e = fmr_espirit(fmr_array_data(k), fmr_array_data(smp), C, h, w, &o, maps, eig);
+            size_t d[3] = {C, h, w};
+            if (!e) e = write_out(out, FMR_C64, 3, d, maps);
+            char eo[4200];
+            snprintf(eo, sizeof eo, "%s.eig.h5", out);
+            if (!e) e = write_out(eo, FMR_F32, 2, d + 1, eig);
+            fmr_free(maps);
+            fmr_free(eig);
+        }
+        fmr_array_destroy(&k);
+        fmr_array_destroy(&smp);
+        fmr_array_destroy(&par);
+        return e;
+    }
     if (!strcmp(op, "noise")) {
         fmr_dataset *ds;
         FMR_TRY(fmr_dataset_open(in, NULL, &ds));

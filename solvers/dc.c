@@ -1,0 +1,171 @@
+/* The data-consistency solve on PETSc: a MatShell applying A^H A + lambda I, solved by KSPCG
+ * (Hermitian variant). The image is distributed over the solve's communicator as PETSc decides;
+ * each product gathers it, applies the SENSE normal operator (which sums the ranks' coils), and
+ * keeps the local part. */
+#include <petscksp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmrecon/dc.h"
+#include "fmrecon/log.h"
+#include "petsc_util.h"
+
+struct fmr_dc {
+    fmr_sense *op;
+    MPI_Comm comm;
+    int size;
+    size_t n;
+    PetscInt lo, hi;   /* this rank's rows */
+    int *counts, *displs;
+    fmr_cfloat *xf, *yf; /* full image, single precision */
+    double lambda;
+    Mat A;
+    Vec x, b;
+    KSP ksp;
+    fmr_err op_err; /* an error inside the shell product, surfaced after KSPSolve */
+};
+
+static PetscErrorCode shell_mult(Mat A, Vec X, Vec Y)
+{
+    fmr_dc *dc;
+    PetscCall(MatShellGetContext(A, &dc));
+    const PetscScalar *xl;
+    PetscScalar *yl;
+    PetscInt nl = dc->hi - dc->lo;
+    PetscCall(VecGetArrayRead(X, &xl));
+    for (PetscInt i = 0; i < nl; i++) dc->xf[dc->lo + i] = (fmr_cfloat)xl[i];
+    if (dc->size > 1)
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dc->xf, dc->counts, dc->displs,
+                       MPI_C_FLOAT_COMPLEX, dc->comm);
+    fmr_err e = fmr_sense_normal(dc->op, dc->xf, dc->yf);
+    if (e && !dc->op_err) dc->op_err = e;
+    PetscCall(VecGetArray(Y, &yl));
+    for (PetscInt i = 0; i < nl; i++) yl[i] = (PetscScalar)dc->yf[dc->lo + i] + dc->lambda * xl[i];
+    PetscCall(VecRestoreArray(Y, &yl));
+    PetscCall(VecRestoreArrayRead(X, &xl));
+    return e ? PETSC_ERR_LIB : 0;
+}
+
+void fmr_dc_destroy(fmr_dc **p)
+{
+    if (!p || !*p) return;
+    fmr_dc *dc = *p;
+    KSPDestroy(&dc->ksp);
+    VecDestroy(&dc->x);
+    VecDestroy(&dc->b);
+    MatDestroy(&dc->A);
+    fmr_free(dc->xf);
+    fmr_free(dc->yf);
+    free(dc->counts);
+    free(dc->displs);
+    free(dc);
+    *p = NULL;
+}
+
+fmr_err fmr_dc_create(fmr_dc **out, fmr_sense *op, size_t h, size_t w)
+{
+    *out = NULL;
+    PetscBool up;
+    PetscInitialized(&up);
+    if (!up) return fmr_error(FMR_ERR_INTERNAL, "data consistency used before fmr_petsc_init");
+    fmr_dc *dc = calloc(1, sizeof *dc);
+    if (!dc) return fmr_error(FMR_ERR_NOMEM, "cannot allocate data-consistency solver");
+    dc->op = op;
+    dc->comm = fmr_sense_comm(op);
+    dc->n = h * w;
+    dc->lambda = 0.0;
+    MPI_Comm_size(dc->comm, &dc->size);
+    fmr_err err = fmr_alloc((void **)&dc->xf, dc->n * sizeof *dc->xf, "solver image");
+    if (!err) err = fmr_alloc((void **)&dc->yf, dc->n * sizeof *dc->yf, "solver image");
+    dc->counts = calloc((size_t)dc->size, sizeof *dc->counts);
+    dc->displs = calloc((size_t)dc->size, sizeof *dc->displs);
+    if (!err && (!dc->counts || !dc->displs)) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate layout");
+    if (err) goto done;
+    FMR_PETSC(VecCreateMPI(dc->comm, PETSC_DECIDE, (PetscInt)dc->n, &dc->x), "creating the solver vector");
+    FMR_PETSC(VecDuplicate(dc->x, &dc->b), "creating the solver vector");
+    FMR_PETSC(VecGetOwnershipRange(dc->x, &dc->lo, &dc->hi), "solver layout");
+    {
+        int lo = (int)dc->lo, cnt = (int)(dc->hi - dc->lo);
+        MPI_Allgather(&cnt, 1, MPI_INT, dc->counts, 1, MPI_INT, dc->comm);
+        MPI_Allgather(&lo, 1, MPI_INT, dc->displs, 1, MPI_INT, dc->comm);
+    }
+    FMR_PETSC(MatCreateShell(dc->comm, dc->hi - dc->lo, dc->hi - dc->lo, (PetscInt)dc->n,
+                             (PetscInt)dc->n, dc, &dc->A),
+              "creating the shell matrix");
+    FMR_PETSC(MatShellSetOperation(dc->A, MATOP_MULT, (void (*)(void))shell_mult), "shell matrix");
+    FMR_PETSC(MatSetOption(dc->A, MAT_HERMITIAN, PETSC_TRUE), "shell matrix");
+    FMR_PETSC(KSPCreate(dc->comm, &dc->ksp), "creating the KSP");
+    FMR_PETSC(KSPSetOperators(dc->ksp, dc->A, dc->A), "KSP operators");
+    FMR_PETSC(KSPSetType(dc->ksp, KSPCG), "KSP type");
+    FMR_PETSC(KSPCGSetType(dc->ksp, KSP_CG_HERMITIAN), "KSP CG type");
+    {
+        PC pc;
+        FMR_PETSC(KSPGetPC(dc->ksp, &pc), "KSP preconditioner");
+        FMR_PETSC(PCSetType(pc, PCNONE), "KSP preconditioner");
+    }
+    FMR_PETSC(KSPSetTolerances(dc->ksp, 1e-6, PETSC_DEFAULT, PETSC_DEFAULT, 50), "KSP tolerances");
+    FMR_PETSC(KSPSetFromOptions(dc->ksp), "KSP options");
+done:
+    if (err) {
+        fmr_dc_destroy(&dc);
+        return err;
+    }
+    *out = dc;
+    return FMR_OK;
+}
+
+fmr_err fmr_dc_set(fmr_dc *dc, double lambda, double rtol, int max_it)
+{
+    fmr_err err = FMR_OK;
+    if (!(lambda >= 0) || !isfinite(lambda))
+        return fmr_error(FMR_ERR_ARG, "data-consistency weight lambda must be >= 0, got %g", lambda);
+    dc->lambda = lambda;
+    FMR_PETSC(KSPSetTolerances(dc->ksp, rtol, PETSC_DEFAULT, PETSC_DEFAULT, max_it), "KSP tolerances");
+    /* Options given by the user win over fmrecon's defaults. */
+    FMR_PETSC(KSPSetFromOptions(dc->ksp), "KSP options");
+done:
+    return err;
+}
+
+fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess, fmr_dc_stats *st)
+{
+    fmr_err err = FMR_OK;
+    double t0 = fmr_wtime();
+    PetscScalar *a;
+    PetscInt nl = dc->hi - dc->lo, its = 0;
+    PetscReal rnorm = 0;
+    KSPConvergedReason reason;
+    dc->op_err = FMR_OK;
+    FMR_PETSC(VecGetArray(dc->b, &a), "solver rhs");
+    for (PetscInt i = 0; i < nl; i++) a[i] = rhs[dc->lo + i];
+    FMR_PETSC(VecRestoreArray(dc->b, &a), "solver rhs");
+    FMR_PETSC(VecGetArray(dc->x, &a), "solver guess");
+    for (PetscInt i = 0; i < nl; i++) a[i] = x_is_guess ? (PetscScalar)x[dc->lo + i] : 0.0;
+    FMR_PETSC(VecRestoreArray(dc->x, &a), "solver guess");
+    FMR_PETSC(KSPSetInitialGuessNonzero(dc->ksp, x_is_guess ? PETSC_TRUE : PETSC_FALSE), "solver guess");
+    PetscErrorCode ierr = KSPSolve(dc->ksp, dc->b, dc->x);
+    if (dc->op_err) return dc->op_err;
+    FMR_PETSC(ierr, "data-consistency solve");
+    FMR_PETSC(KSPGetConvergedReason(dc->ksp, &reason), "solver status");
+    FMR_PETSC(KSPGetIterationNumber(dc->ksp, &its), "solver status");
+    FMR_PETSC(KSPGetResidualNorm(dc->ksp, &rnorm), "solver status");
+    if (reason < 0 && reason != KSP_DIVERGED_ITS)
+        return fmr_error(FMR_ERR_VALUE, "data-consistency solve failed: %s after %d iterations (residual %g)",
+                         KSPConvergedReasons[reason], (int)its, (double)rnorm);
+    if (!isfinite(rnorm))
+        return fmr_error(FMR_ERR_VALUE, "data-consistency solve produced NaN/Inf");
+    FMR_PETSC(VecGetArray(dc->x, &a), "solver result");
+    for (PetscInt i = 0; i < nl; i++) dc->xf[dc->lo + i] = (fmr_cfloat)a[i];
+    FMR_PETSC(VecRestoreArray(dc->x, &a), "solver result");
+    if (dc->size > 1)
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dc->xf, dc->counts, dc->displs,
+                       MPI_C_FLOAT_COMPLEX, dc->comm);
+    memcpy(x, dc->xf, dc->n * sizeof *x);
+    if (st) {
+        st->iterations = (int)its;
+        st->residual = (double)rnorm;
+        st->seconds = fmr_wtime() - t0;
+    }
+done:
+    return err;
+}

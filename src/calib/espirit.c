@@ -1,0 +1,175 @@
+/* ESPIRiT.
+ * 1. Calibration matrix: every k x k x C patch of the calibration region is a row.
+ * 2. Its row space: eigenvectors of the Gram matrix A^H A (double precision, LAPACKE zheevd), kept
+ *    where the singular value s_i = sqrt(eig_i) exceeds sqrt(threshold) * s_0 (bart's rule).
+ * 3. Each kept kernel conj(v_j), placed around the k-space centre and inverse transformed, gives per
+ *    pixel r a vector u_j(r) in C^C; consistency of k-space with the kernels becomes, in image
+ *    space, m(r) = G(r) m(r) with G(r) = (N / k^2) sum_j u_j(r) u_j(r)^H (u from ifft2c), so the
+ *    coil sensitivities are the eigenvectors of G(r) with eigenvalue 1.
+ * 4. Per pixel, the top eigenvector of G(r) (LAPACKE cheevd) is the map, zeroed where the
+ *    eigenvalue is below crop. */
+#include <complex.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmrecon/calib.h"
+#include "fmrecon/fft.h"
+
+void fmr_espirit_defaults(fmr_espirit_opts *o)
+{
+    o->kernel = 6;
+    o->cal = 24;
+    o->threshold = 0.001;
+    o->crop = 0.8;
+}
+
+void fmr_time_average(const fmr_cfloat *ks, const float *masks, size_t T, size_t C, size_t h,
+                      size_t w, fmr_cfloat *out, float *sampled)
+{
+    const size_t n = C * h * w;
+    memset(out, 0, n * sizeof *out);
+    for (size_t c = 0; c < w; c++) {
+        float cnt = 0;
+        for (size_t t = 0; t < T; t++) cnt += masks[t * w + c] != 0.0f;
+        sampled[c] = cnt;
+    }
+    for (size_t t = 0; t < T; t++)
+        for (size_t i = 0; i < n; i++)
+            if (masks[t * w + i % w] != 0.0f) out[i] += ks[t * n + i];
+    for (size_t i = 0; i < n; i++)
+        if (sampled[i % w] > 0) out[i] /= sampled[i % w];
+    for (size_t c = 0; c < w; c++) sampled[c] = sampled[c] > 0 ? 1.0f : 0.0f;
+}
+
+/* Largest window centred on the k-space centre n/2 that lies inside the sampled run around it. */
+static size_t centred_extent(const float *sampled, size_t n, size_t limit)
+{
+    size_t mid = n / 2;
+    if (!sampled[mid]) return 0;
+    size_t lo = mid, hi = mid + 1;
+    while (lo > 0 && sampled[lo - 1]) lo--;
+    while (hi < n && sampled[hi]) hi++;
+    /* a window [mid - m/2, mid - m/2 + m) must fit in [lo, hi) */
+    size_t m = limit < n ? limit : n;
+    while (m > 0 && (mid - m / 2 < lo || mid - m / 2 + m > hi)) m--;
+    return m;
+}
+
+fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t h, size_t w,
+                    const fmr_espirit_opts *opt, fmr_cfloat *maps, float *eig)
+{
+    fmr_espirit_opts def;
+    fmr_espirit_defaults(&def);
+    if (!opt) opt = &def;
+    const size_t k = (size_t)opt->kernel, hw = h * w;
+    if (opt->kernel < 2 || opt->cal < opt->kernel || !(opt->threshold >= 0) || !(opt->crop >= 0))
+        return fmr_error(FMR_ERR_ARG, "ESPIRiT options: kernel %d, calibration %d, threshold %g, crop %g "
+                         "(need kernel >= 2, calibration >= kernel)", opt->kernel, opt->cal, opt->threshold, opt->crop);
+    size_t cw = centred_extent(sampled, w, (size_t)opt->cal);
+    size_t ch = (size_t)opt->cal < h ? (size_t)opt->cal : h;
+    if (cw < k)
+        return fmr_error(FMR_ERR_VALUE,
+                         "no ACS region for coil calibration: %zu contiguous fully sampled lines at "
+                         "the k-space centre, ESPIRiT's %zux%zu kernel needs at least %zu",
+                         cw, k, k, k);
+    const size_t r0 = h / 2 - ch / 2, c0 = w / 2 - cw / 2;
+    const size_t pr = ch - k + 1, pc = cw - k + 1, np = pr * pc, nk = k * k * C;
+    /* Gram matrix of the calibration matrix, in double. */
+    double complex *gram = calloc(nk * nk, sizeof *gram), *row = malloc(nk * sizeof *row);
+    double *ev = malloc(nk * sizeof *ev);
+    fmr_err err = (!gram || !row || !ev) ? fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT calibration") : FMR_OK;
+    for (size_t p = 0; !err && p < np; p++) {
+        size_t y0 = r0 + p / pc, x0 = c0 + p % pc;
+        for (size_t c = 0; c < C; c++)
+            for (size_t dy = 0; dy < k; dy++)
+                for (size_t dx = 0; dx < k; dx++)
+                    row[(c * k + dy) * k + dx] = ks[(c * h + y0 + dy) * w + x0 + dx];
+        for (size_t a = 0; a < nk; a++) {
+            double complex ra = conj(row[a]);
+            for (size_t b = a; b < nk; b++) gram[a * nk + b] += ra * row[b];
+        }
+    }
+    if (!err && LAPACKE_zheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)nk, (lapack_complex_double *)gram,
+                               (lapack_int)nk, ev) != 0)
+        err = fmr_error(FMR_ERR_LIB, "LAPACK could not decompose the ESPIRiT calibration matrix");
+    /* Eigenvalues come ascending; singular values are their square roots. As bart ecalib, a
+     * kernel is kept when s_i / s_0 > sqrt(threshold), i.e. eig_i / eig_0 > threshold. */
+    size_t nkeep = 0;
+    double e0 = !err ? ev[nk - 1] : 0;
+    for (size_t i = 0; !err && i < nk; i++)
+        if (e0 > 0 && ev[i] > opt->threshold * e0) nkeep++;
+    if (!err && nkeep == 0) err = fmr_error(FMR_ERR_VALUE, "ESPIRiT: calibration region holds no signal");
+    /* Image-space kernels, accumulated into G(r) one kernel at a time. */
+    fmr_cfloat *u = NULL;
+    double complex *G = NULL;
+    fmr_fft2c *fft = NULL;
+    if (!err) err = fmr_alloc((void **)&u, C * hw * sizeof *u, "ESPIRiT kernel images");
+    if (!err) {
+        G = calloc(C * C * hw, sizeof *G);
+        if (!G) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT matrices (%zu MiB)", C * C * hw * 16 >> 20);
+    }
+    if (!err) err = fmr_fft2c_create(&fft, h, w);
+    const double scale = (double)hw / (double)(k * k);
+    for (size_t j = nk - nkeep; !err && j < nk; j++) {
+        memset(u, 0, C * hw * sizeof *u);
+        for (size_t c = 0; c < C; c++)
+            for (size_t dy = 0; dy < k; dy++)
+                for (size_t dx = 0; dx < k; dx++) {
+                    /* Rows of A are patches x^T, so the patches span conj(v_j) (A n = 0 means
+                     * sum x n = 0, x orthogonal to conj(n)): column j of the row-major
+                     * eigenvector matrix, conjugated. */
+                    double complex v = conj(gram[((c * k + dy) * k + dx) * nk + j]);
+                    u[(c * h + h / 2 - k / 2 + dy) * w + w / 2 - k / 2 + dx] = (fmr_cfloat)v;
+                }
+        err = fmr_fft2c_inverse(fft, C, u, u);
+        for (size_t p = 0; !err && p < hw; p++)
+            for (size_t a = 0; a < C; a++) {
+                double complex ua = u[a * hw + p];
+                for (size_t b = a; b < C; b++) G[(p * C + a) * C + b] += ua * conj((double complex)u[b * hw + p]);
+            }
+    }
+    /* Per pixel: top eigenvector of the Hermitian C x C matrix. */
+    lapack_complex_float *m = malloc(C * C * sizeof *m);
+    float *lam = malloc(C * sizeof *lam);
+    if (!err && (!m || !lam)) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT pixel matrices");
+    /* the strongest coil (largest mean map magnitude) becomes the phase reference */
+    for (size_t p = 0; !err && p < hw; p++) {
+        for (size_t a = 0; a < C; a++)
+            for (size_t b = 0; b < C; b++)
+                m[a * C + b] = b >= a ? (lapack_complex_float)(scale * G[(p * C + a) * C + b])
+                                      : (lapack_complex_float)conj(scale * G[(p * C + b) * C + a]);
+        if (LAPACKE_cheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)C, m, (lapack_int)C, lam) != 0) {
+            err = fmr_error(FMR_ERR_LIB, "LAPACK failed on the ESPIRiT matrix of pixel %zu", p);
+            break;
+        }
+        float top = lam[C - 1];
+        if (eig) eig[p] = top;
+        for (size_t c = 0; c < C; c++) maps[c * hw + p] = top >= opt->crop ? m[c * C + C - 1] : 0.0f;
+    }
+    if (!err) {
+        size_t ref = 0;
+        double best = -1;
+        for (size_t c = 0; c < C; c++) {
+            double s = 0;
+            for (size_t p = 0; p < hw; p++) s += cabsf(maps[c * hw + p]);
+            if (s > best) best = s, ref = c;
+        }
+        for (size_t p = 0; p < hw; p++) {
+            fmr_cfloat r = maps[ref * hw + p];
+            float a = cabsf(r);
+            fmr_cfloat rot = a > 0 ? conjf(r) / a : 1.0f;
+            for (size_t c = 0; c < C; c++) maps[c * hw + p] *= rot;
+        }
+    }
+    free(m);
+    free(lam);
+    free(G);
+    fmr_free(u);
+    fmr_fft2c_destroy(&fft);
+    free(gram);
+    free(row);
+    free(ev);
+    return err;
+}
