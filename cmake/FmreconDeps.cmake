@@ -2,8 +2,10 @@
 # HDF5_ROOT, MPI compiler wrappers, CMAKE_PREFIX_PATH). Each becomes an imported target fmr::<name>.
 find_package(MPI REQUIRED COMPONENTS C)
 find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS C)
 find_package(PkgConfig REQUIRED)
 find_package(LibXml2 REQUIRED)
+find_package(PNG REQUIRED)
 
 # ---- FFTW3 single precision (+ threads, + MPI); Debian has fftw3f.pc but no fftw3f_mpi.pc ----
 pkg_check_modules(FFTW3F IMPORTED_TARGET fftw3f)

@@ -149,6 +149,9 @@ fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_
     FMR_PETSC(KSPGetConvergedReason(dc->ksp, &reason), "solver status");
     FMR_PETSC(KSPGetIterationNumber(dc->ksp, &its), "solver status");
     FMR_PETSC(KSPGetResidualNorm(dc->ksp, &rnorm), "solver status");
+    if (reason == KSP_DIVERGED_NANORINF)
+        return fmr_error(FMR_ERR_VALUE, "data-consistency solve met NaN/Inf after %d iterations "
+                         "(NaN or Inf in the data, maps or right-hand side)", (int)its);
     if (reason < 0 && reason != KSP_DIVERGED_ITS)
         return fmr_error(FMR_ERR_VALUE, "data-consistency solve failed: %s after %d iterations (residual %g)",
                          KSPConvergedReasons[reason], (int)its, (double)rnorm);

@@ -81,7 +81,7 @@ static fmr_err calibrate(fmr_maps *m, size_t z)
     if (!err) {
         fmr_time_average(ks, masks, T, in->coils, in->h, in->w, avg, sampled);
         err = fmr_espirit(avg, sampled, in->coils, in->h, in->w, &m->opt, m->cur, NULL);
-        if (err) fmr_error_context(err, "%s: slice %zu: ", fmr_dataset_path(m->ds), z);
+        if (err) fmr_error_context(err, "%s: ", fmr_dataset_path(m->ds));
     }
     fmr_free(ks);
     fmr_free(avg);

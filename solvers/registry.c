@@ -2,9 +2,9 @@
 
 #include "fmrecon/recon.h"
 
-extern const fmr_method_ops fmr_method_zf, fmr_method_sense;
+extern const fmr_method_ops fmr_method_zf, fmr_method_sense, fmr_method_cs;
 
-static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, NULL};
+static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, &fmr_method_cs, NULL};
 
 void fmr_method_params_defaults(fmr_method_params *p)
 {
@@ -13,8 +13,9 @@ void fmr_method_params_defaults(fmr_method_params *p)
     p->rtol = 1e-6;
     p->max_it = 50;
     fmr_espirit_defaults(&p->espirit);
+    p->rho = 0.5;
     p->lambda_t = 0.01;
-    p->lambda_s = 0.002;
+    p->lambda_s = 0.005;
     p->admm_iters = 30;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fmrecon/dc.h"
+#include "fmrecon/log.h"
 #include "fmrecon/recon.h"
 #include "fmrecon/sense.h"
 #include "maps.h"
@@ -16,6 +17,7 @@ typedef struct {
     fmr_sense *op;
     fmr_dc *dc;
     fmr_cfloat *rhs, *x;
+    double dc_s, fft_s;
 } sense_state;
 
 static void sense_destroy(void *p)
@@ -76,12 +78,17 @@ static fmr_err sense_run(void *p, size_t frame0, size_t nframes, size_t z, const
     for (size_t f = 0; f < nframes; f++) {
         FMR_TRY(fmr_sense_set_mask(s->op, masks + f * s->in->w, 1));
         FMR_TRY(fmr_sense_adjoint(s->op, ks + f * n, s->rhs));
+        double t0 = fmr_wtime(), f0 = fmr_sense_fft_seconds(s->op);
         FMR_TRY(fmr_dc_solve(s->dc, s->rhs, s->x, 0, NULL));
+        s->dc_s += fmr_wtime() - t0;
+        s->fft_s += fmr_sense_fft_seconds(s->op) - f0;
         for (size_t i = 0; i < hw; i++) mag[f * hw + i] = cabsf(s->x[i]);
         if (img) memcpy(img + f * hw, s->x, hw * sizeof *s->x);
     }
     return FMR_OK;
 }
+
+static void sense_timing(const void *p, double *dc_s, double *fft_s);
 
 const fmr_method_ops fmr_method_sense = {
     .name = "sense",
@@ -91,4 +98,12 @@ const fmr_method_ops fmr_method_sense = {
     .create = sense_create,
     .run = sense_run,
     .destroy = sense_destroy,
+    .timing = sense_timing,
 };
+
+static void sense_timing(const void *p, double *dc_s, double *fft_s)
+{
+    const sense_state *s = p;
+    *dc_s = s->dc_s;
+    *fft_s = s->fft_s;
+}

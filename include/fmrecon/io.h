@@ -95,6 +95,9 @@ fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int 
  * as FMR_C64, real numbers as FMR_F32. For coil maps (--sens) and tests. */
 fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out);
 
+/* Writes an 8-bit grey PNG (rows x cols, row-major) via a temporary name and rename. */
+fmr_err fmr_png_write_gray(const char *path, size_t rows, size_t cols, const unsigned char *pixels);
+
 /* ---------------------------------------------------------------------------------------------- */
 
 struct fmr_mask_spec;

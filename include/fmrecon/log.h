@@ -32,6 +32,8 @@ typedef struct fmr_progress fmr_progress;
 fmr_err fmr_progress_create(fmr_progress **p, const char *label, const char *unit, size_t total);
 void fmr_progress_step(fmr_progress *p, size_t n);
 void fmr_progress_finish(fmr_progress **p);
+/* Ends without the final line (the run failed; the error says why). */
+void fmr_progress_cancel(fmr_progress **p);
 
 #ifdef __cplusplus
 }

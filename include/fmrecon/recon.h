@@ -17,7 +17,8 @@ extern "C" {
 
 /* Knobs of every method; fmr_method_params_defaults gives fmrecon's defaults. */
 typedef struct fmr_method_params {
-    double lambda;           /* sense: Tikhonov weight; cs: ADMM penalty rho */
+    double lambda;           /* sense: Tikhonov weight */
+    double rho;              /* cs: ADMM penalty */
     double rtol;             /* data-consistency CG relative tolerance */
     int max_it;              /* data-consistency CG iteration limit */
     fmr_espirit_opts espirit;
@@ -42,6 +43,8 @@ typedef struct fmr_method_ops {
     fmr_err (*run)(void *state, size_t frame0, size_t nframes, size_t slice,
                    const fmr_cfloat *kspace, const float *masks, float *mag, fmr_cfloat *img);
     void (*destroy)(void *state);
+    /* Optional: seconds spent in data-consistency solves and, within them, in FFTW. */
+    void (*timing)(const void *state, double *dc_seconds, double *fft_seconds);
 } fmr_method_ops;
 
 /* The method registered under name, or NULL. */
@@ -65,6 +68,7 @@ typedef struct fmr_recon_stats {
     size_t items;         /* items reconstructed by all ranks */
     double seconds;       /* wall time of the whole call */
     double read_s, compute_s, write_s; /* this rank's phase times */
+    double dc_s, fft_s;   /* this rank's data-consistency time and the FFTW part of it */
 } fmr_recon_stats;
 
 /* Collective over comm. On any failure no output file is left behind. */

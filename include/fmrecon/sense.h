@@ -38,6 +38,9 @@ fmr_err fmr_sense_forward(fmr_sense *op, const fmr_cfloat *x, fmr_cfloat *y);
 fmr_err fmr_sense_adjoint(fmr_sense *op, const fmr_cfloat *y, fmr_cfloat *x);
 fmr_err fmr_sense_normal(fmr_sense *op, const fmr_cfloat *x, fmr_cfloat *out);
 
+/* Seconds this operator has spent inside FFTW (for benchmarks). */
+double fmr_sense_fft_seconds(const fmr_sense *op);
+
 /* The communicator the operator sums its coils over. */
 MPI_Comm fmr_sense_comm(const fmr_sense *op);
 

@@ -9,8 +9,10 @@
  * 4. Per pixel, the top eigenvector of G(r) (LAPACKE cheevd) is the map, zeroed where the
  *    eigenvalue is below crop. */
 #include <complex.h>
+#include <dlfcn.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,9 +59,23 @@ static size_t centred_extent(const float *sampled, size_t n, size_t limit)
     return m;
 }
 
+/* ESPIRiT makes one small LAPACK call per pixel. A threaded OpenBLAS (Debian's
+ * libopenblas0-pthread) wakes and spins its threads for each, which costs more than the call and
+ * steals the cores of other ranks; single-threaded BLAS is right for these sizes. The symbol is
+ * looked up at run time so any BLAS/LAPACK can sit behind LAPACKE. */
+static void blas_single_thread(void)
+{
+    static int done = 0;
+    if (done) return;
+    done = 1;
+    void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (set) set(1);
+}
+
 fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t h, size_t w,
                     const fmr_espirit_opts *opt, fmr_cfloat *maps, float *eig)
 {
+    blas_single_thread();
     fmr_espirit_opts def;
     fmr_espirit_defaults(&def);
     if (!opt) opt = &def;
@@ -124,30 +140,45 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
                     u[(c * h + h / 2 - k / 2 + dy) * w + w / 2 - k / 2 + dx] = (fmr_cfloat)v;
                 }
         err = fmr_fft2c_inverse(fft, C, u, u);
-        for (size_t p = 0; !err && p < hw; p++)
+        if (err) break;
+#pragma omp parallel for schedule(static)
+        for (size_t p = 0; p < hw; p++)
             for (size_t a = 0; a < C; a++) {
                 double complex ua = u[a * hw + p];
                 for (size_t b = a; b < C; b++) G[(p * C + a) * C + b] += ua * conj((double complex)u[b * hw + p]);
             }
     }
-    /* Per pixel: top eigenvector of the Hermitian C x C matrix. */
-    lapack_complex_float *m = malloc(C * C * sizeof *m);
-    float *lam = malloc(C * sizeof *lam);
-    if (!err && (!m || !lam)) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT pixel matrices");
-    /* the strongest coil (largest mean map magnitude) becomes the phase reference */
-    for (size_t p = 0; !err && p < hw; p++) {
-        for (size_t a = 0; a < C; a++)
-            for (size_t b = 0; b < C; b++)
-                m[a * C + b] = b >= a ? (lapack_complex_float)(scale * G[(p * C + a) * C + b])
-                                      : (lapack_complex_float)conj(scale * G[(p * C + b) * C + a]);
-        if (LAPACKE_cheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)C, m, (lapack_int)C, lam) != 0) {
-            err = fmr_error(FMR_ERR_LIB, "LAPACK failed on the ESPIRiT matrix of pixel %zu", p);
-            break;
+    /* Per pixel: top eigenvector of the Hermitian C x C matrix (pixels shared among threads). */
+    int lapack_failed = 0;
+    if (!err) {
+#pragma omp parallel
+        {
+            lapack_complex_float *m = malloc(C * C * sizeof *m);
+            float *lam = malloc(C * sizeof *lam);
+#pragma omp for schedule(static)
+            for (size_t p = 0; p < hw; p++) {
+                if (!m || !lam) {
+                    lapack_failed = 1;
+                    continue;
+                }
+                for (size_t a = 0; a < C; a++)
+                    for (size_t b = 0; b < C; b++)
+                        m[a * C + b] = b >= a ? (lapack_complex_float)(scale * G[(p * C + a) * C + b])
+                                              : (lapack_complex_float)conj(scale * G[(p * C + b) * C + a]);
+                if (LAPACKE_cheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)C, m, (lapack_int)C, lam) != 0) {
+                    lapack_failed = 1;
+                    continue;
+                }
+                float top = lam[C - 1];
+                if (eig) eig[p] = top;
+                for (size_t c = 0; c < C; c++) maps[c * hw + p] = top >= opt->crop ? m[c * C + C - 1] : 0.0f;
+            }
+            free(m);
+            free(lam);
         }
-        float top = lam[C - 1];
-        if (eig) eig[p] = top;
-        for (size_t c = 0; c < C; c++) maps[c * hw + p] = top >= opt->crop ? m[c * C + C - 1] : 0.0f;
+        if (lapack_failed) err = fmr_error(FMR_ERR_LIB, "LAPACK failed on an ESPIRiT pixel matrix");
     }
+    /* the strongest coil (largest mean map magnitude) becomes the phase reference */
     if (!err) {
         size_t ref = 0;
         double best = -1;
@@ -163,8 +194,6 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
             for (size_t c = 0; c < C; c++) maps[c * hw + p] *= rot;
         }
     }
-    free(m);
-    free(lam);
     free(G);
     fmr_free(u);
     fmr_fft2c_destroy(&fft);

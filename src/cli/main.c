@@ -1,5 +1,6 @@
 /* fmrecon: thin dispatcher. MPI is initialised here once; every command runs on MPI_COMM_WORLD, so
  * `mpirun -np P fmrecon recon ...` and a plain `fmrecon recon ...` run the same code. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,11 @@ int main(int argc, char **argv)
     fmr_log_set_rank(cli.rank);
     /* Errors are reported as one line by us, not as an abort from MPI. */
     MPI_Comm_set_errhandler(cli.comm, MPI_ERRORS_RETURN);
-    /* One knob for every threaded library: OMP_NUM_THREADS (oneDNN reads it too). */
+    /* One knob for every threaded library: OMP_NUM_THREADS (OpenMP, oneDNN, FFTW). Unset, a lone
+     * process uses every core, while several ranks get one thread each so they never
+     * oversubscribe a node (the cluster default is one rank per core). */
     const char *nt = getenv("OMP_NUM_THREADS");
+    if (!nt && cli.size > 1) omp_set_num_threads(1);
     if (nt && atoi(nt) > 1) fmr_fft_set_threads(atoi(nt));
 
     /* Everything after a lone "--" belongs to PETSc (-ksp_rtol 1e-8 -ksp_monitor ...); PETSc also

@@ -127,3 +127,11 @@ void fmr_progress_finish(fmr_progress **p)
     free(*p);
     *p = NULL;
 }
+
+void fmr_progress_cancel(fmr_progress **p)
+{
+    if (!p || !*p) return;
+    if ((*p)->active && (*p)->tty) fputc('\n', stderr);
+    free(*p);
+    *p = NULL;
+}

@@ -36,7 +36,8 @@ fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *L)
         fmr_err e = L->flush(L->ctx, err ? 0 : nb, lead);
         if (!err) err = e;
     }
-    fmr_progress_finish(&prog);
+    if (err) fmr_progress_cancel(&prog);
+    else fmr_progress_finish(&prog);
     free(lead);
     return err;
 }

@@ -213,6 +213,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         err = fmr_h5out_finish(&p.out, err);
         if (!err) st.items = p.in->frames * p.in->slices;
     }
+    if (p.state && p.m->timing) p.m->timing(p.state, &st.dc_s, &st.fft_s);
     if (p.state) p.m->destroy(p.state);
     fmr_dataset_close(&p.ds);
     st.seconds = fmr_wtime() - t0;

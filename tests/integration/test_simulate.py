@@ -45,17 +45,25 @@ class Simulate(common.TmpCase):
         np.testing.assert_array_equal(refu, ref)
 
     def test_demo(self):
-        r = run("demo", "-o", self.path("demo"), "--subjects", "1", "-q")
-        rows = [l.split() for l in r.stdout.splitlines() if l.startswith("0 ")]
-        self.assertEqual(len(rows), 1, r.stdout)
-        psnr = float(rows[0][3])
-        # recompute the printed PSNR from the files with fastMRI's definition (volume max)
-        with h5py.File(self.path("demo/subject_000_R4.h5"), "r") as f:
+        r = run("demo", "-o", self.path("demo"), "--subjects", "1", "--methods", "zf,sense", "-q")
+        rows = {l.split()[1]: l.split() for l in r.stdout.splitlines() if l.startswith("0 ")}
+        self.assertEqual(sorted(rows), ["sense", "zf"], r.stdout)
+        # recompute the printed figures from the files with fastMRI's definitions (volume max)
+        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+        with h5py.File(self.path("demo/subject_000_R8.h5"), "r") as f:
             ref = f["reconstruction_rss"][()]
-        with h5py.File(self.path("demo/subject_000_R4_zf.h5"), "r") as f:
-            rec = f["reconstruction"][()]
-        from skimage.metrics import peak_signal_noise_ratio
-        self.assertAlmostEqual(psnr, peak_signal_noise_ratio(ref, rec, data_range=ref.max()), places=1)
+        for m, row in rows.items():
+            with h5py.File(self.path(f"demo/subject_000_R8_{m}.h5"), "r") as f:
+                rec = f["reconstruction"][()]
+            self.assertAlmostEqual(float(row[3]), peak_signal_noise_ratio(ref, rec, data_range=ref.max()), places=1)
+            ssim = np.mean([structural_similarity(ref[t, z], rec[t, z], data_range=ref.max())
+                            for t in range(ref.shape[0]) for z in range(ref.shape[1])])
+            self.assertAlmostEqual(float(row[4]), ssim, places=3)
+        self.assertGreater(float(rows["sense"][3]), float(rows["zf"][3]))
+        from skimage.io import imread
+        png = imread(self.path("demo/preview_000.png"))
+        self.assertEqual(png.shape, (3 * 192, 3 * 160))  # reference + 2 methods, 3 frames
+        self.assertGreater(png.max(), 200)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@
  *   sense_normal            x (h, w), maps, [mask]         -> x (h, w)
  *   rss                     x (c, h, w) complex            -> y (h, w) float
  *   noise                   any raw-data file              -> noise scans (coils, n) complex
+ *   dc                      maps (c, h, w), mask (w), rhs (h, w), lam (1,), [iters (1,)]
+ *                           -> x solving (A^H A + lam I) x = rhs (PETSc CG, tight tolerance)
  *   espirit                 k (c, h, w), sampled (w), [opts: kernel, cal, threshold, crop attrs]
  *                           -> maps (c, h, w) complex; OUT.eig.h5: top eigenvalue (h, w) */
 #include <stdio.h>
 #include <string.h>
 
 #include "fmrecon/calib.h"
+#include "fmrecon/dc.h"
 #include "fmrecon/fft.h"
 #include "fmrecon/io.h"
 #include "fmrecon/sense.h"
@@ -29,6 +32,34 @@ static fmr_err run(const char *op, const char *in, const char *out)
 {
     fmr_array *x = NULL, *maps = NULL, *mask = NULL;
     fmr_err e = FMR_OK;
+    if (!strcmp(op, "dc")) {
+        fmr_array *mp = NULL, *mk = NULL, *rhs = NULL, *lam = NULL;
+        e = fmr_h5_read_array(in, "maps", &mp);
+        if (!e) e = fmr_h5_read_array(in, "mask", &mk);
+        if (!e) e = fmr_h5_read_array(in, "rhs", &rhs);
+        if (!e) e = fmr_h5_read_array(in, "lam", &lam);
+        fmr_sense *op = NULL;
+        fmr_dc *dc = NULL;
+        if (!e) {
+            size_t C = fmr_array_dim(mp, 0), h = fmr_array_dim(mp, 1), w = fmr_array_dim(mp, 2);
+            fmr_sense_desc d = {.h = h, .w = w, .ncoils = C, .maps = fmr_array_data(mp), .comm = MPI_COMM_SELF};
+            e = fmr_sense_create(&op, &d);
+            if (!e) e = fmr_sense_set_mask(op, fmr_array_data(mk), 1);
+            if (!e) e = fmr_dc_create(&dc, op, h, w);
+            if (!e) e = fmr_dc_set(dc, ((float *)fmr_array_data(lam))[0], 1e-12, 1000);
+            fmr_cfloat *x = fmr_malloc(h * w * sizeof *x);
+            fmr_dc_stats st;
+            if (!e) e = fmr_dc_solve(dc, fmr_array_data(rhs), x, 0, &st);
+            size_t dd[2] = {h, w};
+            if (!e) e = write_out(out, FMR_C64, 2, dd, x);
+            if (!e) printf("iterations %d\n", st.iterations);
+            fmr_free(x);
+        }
+        fmr_dc_destroy(&dc);
+        fmr_sense_destroy(&op);
+        fmr_array_destroy(&mp), fmr_array_destroy(&mk), fmr_array_destroy(&rhs), fmr_array_destroy(&lam);
+        return e;
+    }
     if (!strcmp(op, "espirit")) {
         fmr_array *k = NULL, *smp = NULL;
         e = fmr_h5_read_array(in, "k", &k);
@@ -127,6 +158,10 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     int rc = 0;
+    if (fmr_petsc_init(0, NULL)) {
+        fprintf(stderr, "fmr_testtool: %s\n", fmr_error_message());
+        return 1;
+    }
     if (argc != 4) {
         fprintf(stderr, "usage: fmr_testtool OP IN.h5 OUT.h5\n");
         rc = 2;
@@ -138,6 +173,7 @@ int main(int argc, char **argv)
         }
     }
     fmr_fft_cleanup();
+    fmr_petsc_finalize();
     MPI_Finalize();
     return rc;
 }
