@@ -32,6 +32,17 @@ fmr_err fmr_espirit(const fmr_cfloat *kspace, const float *sampled, size_t ncoil
 void fmr_time_average(const fmr_cfloat *kspace, const float *masks, size_t frames, size_t ncoils,
                       size_t h, size_t w, fmr_cfloat *out, float *sampled);
 
+/* Noise prewhitening: from noise samples (coils x n, coil-major), the covariance
+ * Psi = n n^H / n = L L^H and the whitening matrix W = L^-1 (coils x coils, row-major, lower
+ * triangular), so W y has identity noise covariance. Fails if Psi is not positive definite. */
+fmr_err fmr_coil_whitener(const fmr_cfloat *noise, size_t ncoils, size_t n, fmr_cfloat *W);
+
+/* SVD coil compression: from a coil covariance (ncoils x ncoils, Hermitian, row-major), the
+ * nvirtual x ncoils matrix U^H of its top eigenvectors (virtual coil v = sum_c U^H[v][c] coil c),
+ * and the fraction of the energy kept. */
+fmr_err fmr_coil_compressor(const double _Complex *cov, size_t ncoils, size_t nvirtual,
+                            fmr_cfloat *UH, double *energy_kept);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,6 +51,9 @@ typedef struct fmr_dataset_info {
     char variable[64];       /* the variable/dataset k-space was read from */
     size_t noise_scans;      /* ISMRMRD noise acquisitions kept for prewhitening */
     size_t calibration_lines; /* ISMRMRD calibration-only lines (placed in k-space, counted as sampled) */
+    size_t coils_in_file;     /* receive channels in the file (coils is after compression) */
+    int prewhitened;          /* k-space is noise-prewhitened (noise scans present, not disabled) */
+    double compression_energy; /* with virtual coils: fraction of the signal energy kept */
 } fmr_dataset_info;
 
 /* How to open a file; NULL means defaults everywhere. */
@@ -59,6 +62,8 @@ typedef struct fmr_open_options {
                                   kspace_sub04/08/10, kspace_single_full, kspace_single_sub04/08/10) */
     const char *mask_file;     /* a separate mask file (CMRxRecon mask .mat or an HDF5 'mask') */
     const char *mask_variable; /* its variable (default: first of mask, mask04, mask08, mask10) */
+    int no_prewhiten;          /* keep raw channels even when noise scans are present */
+    size_t virtual_coils;      /* > 0: SVD coil compression to this many virtual coils */
 } fmr_open_options;
 
 typedef struct fmr_dataset fmr_dataset;

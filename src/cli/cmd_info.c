@@ -23,6 +23,9 @@ static const char *help =
     "                         kspace_sub04/08/10, kspace_single_full, kspace_single_sub04/08/10)\n"
     "  --mask-file FILE       take the mask from FILE (a CMRxRecon mask .mat, or HDF5 'mask')\n"
     "  --mask-variable NAME   its variable (default: mask, mask04, mask08 or mask10)\n"
+    "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
+    "                            by default k-space is prewhitened with their covariance\n"
+    "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
     "  -h, --help             this text\n";
 
 /* Columns of item (0, 0) holding any non-zero sample. */
@@ -45,7 +48,8 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
     static const struct option lo[] = {{"json", no_argument, 0, 'j'},
                                        {"variable", required_argument, 0, 'V'},
                                        {"mask-file", required_argument, 0, 'M'},
-                                       {"mask-variable", required_argument, 0, 'K'},
+                                       {"mask-variable", required_argument, 0, 'K'}, {"no-prewhiten", no_argument, 0, 2001},
+        {"virtual-coils", required_argument, 0, 2002},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     fmr_open_options oo = {0};
@@ -56,6 +60,10 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         else if (c == 'V') oo.variable = optarg;
         else if (c == 'M') oo.mask_file = optarg;
         else if (c == 'K') oo.mask_variable = optarg;
+        else if (c == 2001) oo.no_prewhiten = 1;
+        else if (c == 2002) {
+            FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &oo.virtual_coils));
+        }
         else if (c == 'h') return fmr_cli_help(cli, help), FMR_OK;
         else return fmr_opt_bad("info", c, argv);
     }
@@ -87,6 +95,9 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         cJSON_AddNumberToObject(o, "size_mib", mib);
         cJSON_AddStringToObject(o, "format", in->format_name);
         cJSON_AddStringToObject(o, "variable", in->variable);
+        cJSON_AddNumberToObject(o, "coils_in_file", (double)in->coils_in_file);
+        cJSON_AddBoolToObject(o, "prewhitened", in->prewhitened);
+        if (in->coils != in->coils_in_file) cJSON_AddNumberToObject(o, "compression_energy", in->compression_energy);
         if (in->format == FMR_FORMAT_ISMRMRD) {
             cJSON_AddNumberToObject(o, "noise_scans", (double)in->noise_scans);
             cJSON_AddNumberToObject(o, "calibration_lines", (double)in->calibration_lines);
@@ -124,6 +135,13 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         printf("k-space:      %zu frames x %zu slices x %zu coils x %zu readout x %zu phase-encode, %s\n",
                in->frames, in->slices, in->coils, in->h, in->w,
                in->file_double ? "complex128" : "complex64");
+        if (in->prewhitened || in->coils != in->coils_in_file) {
+            printf("channels:     %zu in the file", in->coils_in_file);
+            if (in->prewhitened) printf(", prewhitened with the noise scans");
+            if (in->coils != in->coils_in_file)
+                printf(", compressed to %zu virtual coils (%.2f%% of the energy)", in->coils, 100.0 * in->compression_energy);
+            printf("\n");
+        }
         printf("mask:         %s\n", mask_kind);
         printf("sampling:     %zu of %zu phase-encode lines, R = %.2f", ms.sampled, ms.acquired, ms.accel);
         if (ms.acs)

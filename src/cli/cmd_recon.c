@@ -40,6 +40,9 @@ static const char *help =
     "      --mask-variable NAME  the mask file's variable\n"
     "  -q, --quiet        no progress or summary on stderr\n"
     "  -v, --verbose      more detail, and where errors were raised\n"
+    "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
+    "                            by default k-space is prewhitened with their covariance\n"
+    "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
     "  -h, --help         this text\n";
 
 fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
@@ -49,7 +52,8 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"complex", no_argument, 0, 'c'},      {"batch", required_argument, 0, 'b'},
         {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
         {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'},
-        {"mask-variable", required_argument, 0, 'K'}, {"lambda", required_argument, 0, 'L'},
+        {"mask-variable", required_argument, 0, 'K'}, {"no-prewhiten", no_argument, 0, 2001},
+        {"virtual-coils", required_argument, 0, 2002}, {"lambda", required_argument, 0, 'L'},
         {"cg-iters", required_argument, 0, 'I'}, {"cg-rtol", required_argument, 0, 'T'},
         {"sens", required_argument, 0, 'S'}, {"espirit-kernel", required_argument, 0, 1001},
         {"espirit-cal", required_argument, 0, 1002}, {"espirit-threshold", required_argument, 0, 1003},
@@ -84,6 +88,8 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 1007: FMR_TRY(fmr_opt_double("--rho", optarg, 1e-12, 1e12, &mp->rho)); break;
         case 1008: FMR_TRY(fmr_opt_int("--admm-iters", optarg, 1, 100000, &v)); mp->admm_iters = (int)v; break;
         case 'V': opt.open.variable = optarg; break;
+        case 2001: opt.open.no_prewhiten = 1; break;
+        case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &opt.open.virtual_coils)); break;
         case 'M': opt.open.mask_file = optarg; break;
         case 'K': opt.open.mask_variable = optarg; break;
         case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;

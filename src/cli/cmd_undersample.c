@@ -32,6 +32,9 @@ static const char *help =
     "      --seed S              random seed (default 1); the same seed gives the same mask\n"
     "      --variable NAME       CMRxRecon k-space variable\n"
     "      --mask-file FILE      IN's own mask from a separate file\n"
+    "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
+    "                            by default k-space is prewhitened with their covariance\n"
+    "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
     "  -q, --quiet               no progress\n"
     "  -h, --help                this text\n";
 
@@ -41,7 +44,8 @@ fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
         {"output", required_argument, 0, 'o'},  {"mask", required_argument, 0, 'm'},
         {"accel", required_argument, 0, 'R'},   {"acs", required_argument, 0, 'A'},
         {"center-fraction", required_argument, 0, 'F'}, {"seed", required_argument, 0, 's'},
-        {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'},
+        {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'}, {"no-prewhiten", no_argument, 0, 2001},
+        {"virtual-coils", required_argument, 0, 2002},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0}};
     const char *out = NULL, *type = NULL;
@@ -63,6 +67,8 @@ fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
         case 'F': FMR_TRY(fmr_opt_double("--center-fraction", optarg, 1e-9, 0.999999, &spec.center_fraction)); break;
         case 's': FMR_TRY(fmr_opt_int("--seed", optarg, 0, 1L << 62, &v)); spec.seed = (unsigned long long)v; break;
         case 'V': oo.variable = optarg; break;
+        case 2001: oo.no_prewhiten = 1; break;
+        case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &oo.virtual_coils)); break;
         case 'M': oo.mask_file = optarg; break;
         case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
         case 'h': fmr_cli_help(cli, help); return FMR_OK;

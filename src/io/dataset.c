@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "dataset_impl.h"
+#include "fmrecon/calib.h"
+#include "fmrecon/log.h"
 
 const char *fmr_dataset_path(const fmr_dataset *ds)
 {
@@ -12,6 +14,79 @@ const char *fmr_dataset_path(const fmr_dataset *ds)
 const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds)
 {
     return &ds->info;
+}
+
+/* Prewhitening (from noise scans, unless disabled) and SVD compression (if asked) combine into one
+ * coils x coils_in_file matrix applied to every item as it is read, so every method, the coil
+ * calibration and the outputs see the transformed channels. */
+static fmr_err setup_coil_transform(fmr_dataset *ds, const fmr_open_options *opt)
+{
+    fmr_dataset_info *in = &ds->info;
+    const size_t C = in->coils, hw = in->h * in->w;
+    fmr_cfloat *W = NULL, *noise = NULL;
+    size_t nn = 0;
+    if (!opt->no_prewhiten) FMR_TRY(fmr_dataset_read_noise(ds, &noise, &nn));
+    fmr_err err = FMR_OK;
+    if (nn) {
+        err = fmr_alloc((void **)&W, C * C * sizeof *W, "noise whitener");
+        if (!err) err = fmr_coil_whitener(noise, C, nn, W);
+        if (err) fmr_error_context(err, "%s: ", ds->path);
+    }
+    fmr_free(noise);
+    if (err || (!W && !opt->virtual_coils)) {
+        fmr_free(W);
+        return err;
+    }
+    if (!err) err = fmr_alloc((void **)&ds->raw, C * hw * sizeof *ds->raw, "coil transform scratch");
+    if (!err && W) {
+        ds->xform = W;
+        W = NULL;
+        in->prewhitened = 1;
+    }
+    if (!err && opt->virtual_coils) {
+        const size_t N = opt->virtual_coils;
+        if (N > C) {
+            err = fmr_error(FMR_ERR_ARG, "%s: --virtual-coils %zu exceeds the %zu coils in the file", ds->path, N, C);
+        } else {
+            /* covariance of the (whitened) channels over frame 0 of every slice */
+            double _Complex *cov = calloc(C * C, sizeof *cov);
+            fmr_cfloat *ks = NULL, *UH = NULL, *T = NULL;
+            if (!cov) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate coil covariance");
+            if (!err) err = fmr_alloc((void **)&ks, C * hw * sizeof *ks, "compression k-space");
+            for (size_t z = 0; !err && z < in->slices; z++) {
+                err = fmr_dataset_read_kspace(ds, 0, z, 0, C, ks);
+                for (size_t a = 0; !err && a < C; a++)
+                    for (size_t b = 0; b < C; b++) {
+                        double _Complex acc = 0;
+                        for (size_t p = 0; p < hw; p++) acc += (double _Complex)ks[a * hw + p] * conj((double _Complex)ks[b * hw + p]);
+                        cov[a * C + b] += acc;
+                    }
+            }
+            if (!err) err = fmr_alloc((void **)&UH, N * C * sizeof *UH, "coil compression");
+            if (!err) err = fmr_coil_compressor(cov, C, N, UH, &in->compression_energy);
+            if (!err) err = fmr_alloc((void **)&T, N * C * sizeof *T, "coil transform");
+            for (size_t v = 0; !err && v < N; v++)
+                for (size_t c = 0; c < C; c++) {
+                    fmr_cfloat s = 0;
+                    if (!ds->xform) s = UH[v * C + c];
+                    else
+                        for (size_t k = 0; k < C; k++) s += UH[v * C + k] * ds->xform[k * C + c];
+                    T[v * C + c] = s;
+                }
+            if (!err) {
+                fmr_free(ds->xform);
+                ds->xform = T;
+                T = NULL;
+                in->coils = N;
+            }
+            free(cov);
+            fmr_free(ks);
+            fmr_free(UH);
+            fmr_free(T);
+        }
+    }
+    fmr_free(W);
+    return err;
 }
 
 typedef int (*probe_fn)(const char *, const fmr_open_options *, fmr_dataset *, fmr_err *);
@@ -38,8 +113,14 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
                         "'kspace_sub*' or ISMRMRD '/dataset/data')",
                         path);
     if (!err && opt->mask_file) err = fmr_maskfile_read(opt->mask_file, opt->mask_variable, ds);
+    if (!err) {
+        ds->info.coils_in_file = ds->info.coils;
+        err = setup_coil_transform(ds, opt);
+    }
     if (err) {
         if (r > 0) ds->ops->close(ds);
+        fmr_free(ds->xform);
+        fmr_free(ds->raw);
         free(ds->ext_mask);
         free(ds->path);
         free(ds);
@@ -54,6 +135,8 @@ void fmr_dataset_close(fmr_dataset **ds)
     if (!ds || !*ds) return;
     if ((*ds)->ops && (*ds)->ops->close) (*ds)->ops->close(*ds);
     free((*ds)->ext_mask);
+    fmr_free((*ds)->xform);
+    fmr_free((*ds)->raw);
     free((*ds)->path);
     free(*ds);
     *ds = NULL;
@@ -67,8 +150,24 @@ fmr_err fmr_dataset_read_kspace(fmr_dataset *ds, size_t t, size_t z, size_t c0, 
         return fmr_error(FMR_ERR_ARG,
                          "%s: k-space request frame %zu slice %zu coils %zu..%zu outside %zux%zux%zu",
                          ds->path, t, z, c0, c0 + nc, in->frames, in->slices, in->coils);
-    FMR_TRY(ds->ops->read_kspace(ds, t, z, c0, nc, out));
     const size_t hw = in->h * in->w;
+    if (ds->xform) {
+        /* every file channel contributes to every transformed coil */
+        const size_t C = in->coils_in_file;
+        FMR_TRY(ds->ops->read_kspace(ds, t, z, 0, C, ds->raw));
+        for (size_t v = 0; v < nc; v++) {
+            const fmr_cfloat *row = ds->xform + (c0 + v) * C;
+            fmr_cfloat *o = out + v * hw;
+            for (size_t p = 0; p < hw; p++) o[p] = 0;
+            for (size_t c = 0; c < C; c++) {
+                const fmr_cfloat k = row[c], *src = ds->raw + c * hw;
+                if (k != 0.0f)
+                    for (size_t p = 0; p < hw; p++) o[p] += k * src[p];
+            }
+        }
+    } else {
+        FMR_TRY(ds->ops->read_kspace(ds, t, z, c0, nc, out));
+    }
     for (size_t i = 0; i < nc * hw; i++) {
         if (!isfinite(crealf(out[i])) || !isfinite(cimagf(out[i]))) {
             size_t c = i / hw, p = i % hw;
@@ -122,7 +221,8 @@ fmr_err fmr_dataset_read_noise(fmr_dataset *ds, fmr_cfloat **noise, size_t *n)
     *n = 0;
     if (!ds->ops->read_noise) return FMR_OK;
     FMR_TRY(ds->ops->read_noise(ds, noise, n));
-    for (size_t i = 0; i < *n * ds->info.coils; i++)
+    const size_t C = ds->info.coils_in_file ? ds->info.coils_in_file : ds->info.coils;
+    for (size_t i = 0; i < *n * C; i++)
         if (!isfinite(crealf((*noise)[i])) || !isfinite(cimagf((*noise)[i]))) {
             fmr_free(*noise);
             *noise = NULL;

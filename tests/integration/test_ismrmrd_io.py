@@ -70,9 +70,11 @@ def numpy_reader(path):
 
 
 class Ismrmrd(common.TmpCase):
-    def convert(self, src):
+    def convert(self, src, *extra):
         out = self.path("conv.h5")
-        run("undersample", src, "-o", out, "--mask", "keep", "-q")
+        if os.path.exists(out):
+            os.remove(out)
+        run("undersample", src, "-o", out, "--mask", "keep", "-q", *extra)
         with h5py.File(out, "r") as f:
             return f["kspace"][()], f["mask"][()]
 
@@ -88,7 +90,7 @@ class Ismrmrd(common.TmpCase):
         self.assertEqual(info["calibration_lines"], ncal)
         # fastMRI padding rule on the header: 144//2 - 54 = 18, 18 + 105 + 1 = 124
         self.assertEqual((info["pad_left"], info["pad_right"]), (18, 124))
-        k, mask = self.convert(p)
+        k, mask = self.convert(p, "--no-prewhiten")
         self.assertLess(relerr(k, want), 1e-5)
         np.testing.assert_array_equal(mask, lines[0].astype(np.uint8))
         # noise scans, kept for prewhitening: (coils, samples) exactly as stored
@@ -98,6 +100,25 @@ class Ismrmrd(common.TmpCase):
         want_noise = np.concatenate([acq["data"][i].view(np.complex64).reshape(14, -1) for i in noise], axis=1)
         got = common.tool("noise", p, self.path("noise.h5"))
         np.testing.assert_array_equal(got, want_noise)
+        # default: prewhitened with W = L^-1, Psi = N N^H / n = L L^H (numpy's Cholesky)
+        nz = want_noise.astype(np.complex128)
+        L = np.linalg.cholesky(nz @ nz.conj().T / nz.shape[1])
+        white = np.einsum("vc,tzchw->tzvhw", np.linalg.inv(L), want)
+        kw, _ = self.convert(p)
+        self.assertLess(relerr(kw, white), 1e-4)
+        info = json.loads(run("info", p, "--json").stdout)
+        self.assertTrue(info["prewhitened"])
+        # SVD coil compression to 6 virtual coils keeps the 6 largest singular values of the
+        # (coils x samples) data matrix and their energy share
+        kc, _ = self.convert(p, "--no-prewhiten", "--virtual-coils", "6")
+        self.assertEqual(kc.shape[2], 6)
+        sv_all = np.linalg.svd(want[0, 0].reshape(14, -1), compute_uv=False)
+        sv_v = np.linalg.svd(kc[0, 0].reshape(6, -1).astype(np.complex128), compute_uv=False)
+        np.testing.assert_allclose(sv_v, sv_all[:6], rtol=1e-4)
+        info = json.loads(run("info", p, "--json", "--no-prewhiten", "--virtual-coils", "6").stdout)
+        self.assertAlmostEqual(info["compression_energy"], float(np.sum(sv_all[:6] ** 2) / np.sum(sv_all ** 2)), places=5)
+        r = run("info", p, "--virtual-coils", "15", check=False)
+        self.assertIn("exceeds the 14 coils", r.stderr)
 
     def test_synthetic_cine(self):
         rng = np.random.default_rng(21)
@@ -158,7 +179,7 @@ class Ismrmrd(common.TmpCase):
         self.assertEqual(info["mask"], "per_frame")
         self.assertEqual(info["noise_scans"], 1)
         self.assertEqual(info["calibration_lines"], sum(1 for t in range(T) for z in range(Z) for e1 in range(t % 2, 4, 2)))
-        k, mask = self.convert(p)
+        k, mask = self.convert(p, "--no-prewhiten")
         self.assertLess(relerr(k, crop_readout(expect, H)), 1e-5)
         np.testing.assert_array_equal(mask, sampled.astype(np.uint8))
         want, lines, _, _ = numpy_reader(p)

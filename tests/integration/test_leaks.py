@@ -25,6 +25,11 @@ def our_problems(stderr):
     problems = []
     for b in re.split(r"\n==\d+== \n", stderr):
         if "Invalid read" in b or "Invalid write" in b or "uninitialised" in b:
+            # OpenBLAS's hand-written kernels load whole vectors past the ends of LAPACKE's own
+            # work arrays (a known valgrind false positive); anything else is ours to fix
+            top = re.search(r"at 0x[0-9A-F]+: \S+ \(in ([^)]*)\)", b)
+            if top and "openblas" in top.group(1):
+                continue
             problems.append(b)
         elif "definitely lost" in b and re.search(r"(?:at|by) 0x[0-9A-F]+: fmr_", b):
             problems.append(b)
@@ -35,11 +40,16 @@ class Leaks(common.TmpCase):
     def test_recon_success_and_errors(self):
         sim = self.path("sim")
         run("simulate", "-o", sim, "--frames", "2", "--slices", "2", "--coils", "3", "--matrix", "32x24",
-            "--accel", "2", "--acs", "4", "-q")
+            "--accel", "2", "--acs", "12", "-q")
         inp = os.path.join(sim, "subject_000.h5")
         r = valgrind(["recon", inp, "-o", self.path("ok.h5"), "-q"])
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         self.assertEqual(our_problems(r.stderr), [])
+        for m in ("sense", "cs"):
+            r = valgrind(["recon", inp, "-o", self.path(f"{m}.h5"), "-q", "-m", m, "--espirit-cal", "12",
+                          "--espirit-kernel", "4", "--admm-iters", "2"])
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            self.assertEqual(our_problems(r.stderr), [])
         r = valgrind(["info", inp, "--json"])
         self.assertEqual(our_problems(r.stderr), [])
         rng = np.random.default_rng(0)
