@@ -65,15 +65,17 @@ for R in (4, 8, 10):
     for m in ("zf", "sense"):
         fmr("recon", us, "-o", f"{out}/r{R}_{m}.h5", "-m", m, "-q")
         res[m] = psnr_of(us, f"{out}/r{R}_{m}.h5")
-    best_cs = max((psnr_of(us, fmr("recon", us, "-o", f"{out}/r{R}_cs_{a}.h5", "-m", "cs", "-q",
-                                   "--lambda-t", a, "--lambda-s", a / 2) and f"{out}/r{R}_cs_{a}.h5"), a)
-                  for a in weights)
+    sweep_cs = []
+    for a in weights:
+        fmr("recon", us, "-o", f"{out}/r{R}_cs_{a}.h5", "-m", "cs", "-q", "--lambda-t", a, "--lambda-s", a / 2)
+        sweep_cs.append((psnr_of(us, f"{out}/r{R}_cs_{a}.h5"), a))
+    best_cs = max(sweep_cs)
     # BART: same undersampled k-space, maps from the time average, TV over x, y and time; -w 1
     # keeps the data unscaled (fmrecon scales to max A^H y = 1; both are near 1 here)
     with h5py.File(us, "r") as f:
         k = f["kspace"][()]  # T, Z, C, H, W
     T, Z, C, H, W = k.shape
-    best_b = (-1e9, None)
+    sweep_b = []
     for a in weights:
         recs = np.zeros((T, Z, H, W), np.float32)
         for z in range(Z):
@@ -89,7 +91,10 @@ for R in (4, 8, 10):
         p = f"{out}/r{R}_bart_{a}.h5"
         with h5py.File(p, "w") as fh:
             fh["reconstruction"] = recs
-        best_b = max(best_b, (psnr_of(us, p), a))
+        sweep_b.append((psnr_of(us, p), a))
+    best_b = max(sweep_b)
+    print(f"    R={R} sweep  cs: " + "  ".join(f"{a}:{q:.2f}" for q, a in sweep_cs)
+          + "   bart: " + "  ".join(f"{a}:{q:.2f}" for q, a in sweep_b))
     rows.append(dict(R=R, zf=res["zf"], sense=res["sense"], cs=best_cs[0], cs_weight=best_cs[1],
                      bart=best_b[0], bart_weight=best_b[1]))
     print(f"{R:>3} {res['zf']:7.2f} {res['sense']:7.2f} {best_cs[0]:7.2f} {best_b[0]:7.2f}  "

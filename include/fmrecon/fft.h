@@ -31,7 +31,9 @@ void fmr_fft_set_threads(int nthreads);
 /* Planner effort: "estimate", "measure" (default) or "patient". Env FMR_FFTW_PLANNER overrides. */
 fmr_err fmr_fft_set_planner(const char *effort);
 
-/* Frees every cached plan and, if FMR_FFTW_WISDOM names a file, saves the accumulated wisdom. */
+/* Frees every cached plan and saves new FFTW wisdom: to FMR_FFTW_WISDOM if set ("none" disables),
+ * else to a per-host file under $XDG_CACHE_HOME/fmrecon or ~/.cache/fmrecon, which the first plan
+ * of the next process loads. */
 void fmr_fft_cleanup(void);
 
 #ifdef __cplusplus

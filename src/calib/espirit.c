@@ -5,9 +5,10 @@
  * 3. Each kept kernel conj(v_j), placed around the k-space centre and inverse transformed, gives per
  *    pixel r a vector u_j(r) in C^C; consistency of k-space with the kernels becomes, in image
  *    space, m(r) = G(r) m(r) with G(r) = (N / k^2) sum_j u_j(r) u_j(r)^H (u from ifft2c), so the
- *    coil sensitivities are the eigenvectors of G(r) with eigenvalue 1.
- * 4. Per pixel, the top eigenvector of G(r) (LAPACKE cheevd) is the map, zeroed where the
- *    eigenvalue is below crop. */
+ *    coil sensitivities are the eigenvectors of G(r) with eigenvalue 1. G is formed from the
+ *    kernels' cross-correlations (one transform per coil pair).
+ * 4. Per pixel, the top eigenvector of G(r) (power iteration, LAPACKE cheevd where it does not
+ *    converge) is the map, zeroed where the eigenvalue is below crop. */
 #include <complex.h>
 #include <dlfcn.h>
 #include <lapacke.h>
@@ -117,64 +118,131 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
     for (size_t i = 0; !err && i < nk; i++)
         if (e0 > 0 && ev[i] > opt->threshold * e0) nkeep++;
     if (!err && nkeep == 0) err = fmr_error(FMR_ERR_VALUE, "ESPIRiT: calibration region holds no signal");
-    /* Image-space kernels, accumulated into G(r) one kernel at a time. */
-    fmr_cfloat *u = NULL;
-    double complex *G = NULL;
+    /* G(r) = (N/k^2) sum_j u_j(r) u_j(r)^H with u_j = ifft2c(P_j), P_j the kernel conj(v_j) placed
+     * around the k-space centre. A product of two inverse transforms is the inverse transform of a
+     * correlation, so entry (a, b) is computed from the kernels' cross-correlation on the
+     * (2k-1) x (2k-1) lags around the centre,
+     *   K_ab(delta) = sum_j sum_d P_ja(d + delta) conj(P_jb(d)),  G_ab = sqrt(N)/k^2 ifft2c(K_ab),
+     * i.e. C(C+1)/2 transforms instead of one per kernel and coil (as BART does). */
+    const size_t L = 2 * k - 1, npair = C * (C + 1) / 2;
+    fmr_cfloat *G = NULL;
+    double complex *P = NULL, *K = NULL;
     fmr_fft2c *fft = NULL;
-    if (!err) err = fmr_alloc((void **)&u, C * hw * sizeof *u, "ESPIRiT kernel images");
+    if (!err && (h < L || w < L))
+        err = fmr_error(FMR_ERR_ARG, "ESPIRiT: image %zux%zu is smaller than the %zux%zu kernel lags", h, w, L, L);
+    if (!err) err = fmr_alloc((void **)&G, npair * hw * sizeof *G, "ESPIRiT matrices");
     if (!err) {
-        G = calloc(C * C * hw, sizeof *G);
-        if (!G) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT matrices (%zu MiB)", C * C * hw * 16 >> 20);
+        P = malloc(nkeep * C * k * k * sizeof *P);
+        K = calloc(npair * L * L, sizeof *K);
+        if (!P || !K) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT kernels");
     }
     if (!err) err = fmr_fft2c_create(&fft, h, w);
-    const double scale = (double)hw / (double)(k * k);
-    for (size_t j = nk - nkeep; !err && j < nk; j++) {
-        memset(u, 0, C * hw * sizeof *u);
-        for (size_t c = 0; c < C; c++)
-            for (size_t dy = 0; dy < k; dy++)
-                for (size_t dx = 0; dx < k; dx++) {
-                    /* Rows of A are patches x^T, so the patches span conj(v_j) (A n = 0 means
-                     * sum x n = 0, x orthogonal to conj(n)): column j of the row-major
-                     * eigenvector matrix, conjugated. */
-                    double complex v = conj(gram[((c * k + dy) * k + dx) * nk + j]);
-                    u[(c * h + h / 2 - k / 2 + dy) * w + w / 2 - k / 2 + dx] = (fmr_cfloat)v;
-                }
-        err = fmr_fft2c_inverse(fft, C, u, u);
-        if (err) break;
-#pragma omp parallel for schedule(static)
-        for (size_t p = 0; p < hw; p++)
-            for (size_t a = 0; a < C; a++) {
-                double complex ua = u[a * hw + p];
-                for (size_t b = a; b < C; b++) G[(p * C + a) * C + b] += ua * conj((double complex)u[b * hw + p]);
-            }
+    for (size_t jj = 0; !err && jj < nkeep; jj++) {
+        size_t j = nk - nkeep + jj;
+        /* Rows of A are patches x^T, so the patches span conj(v_j) (A n = 0 means sum x n = 0, x
+         * orthogonal to conj(n)): column j of the row-major eigenvector matrix, conjugated. */
+        for (size_t i2 = 0; i2 < C * k * k; i2++) P[jj * C * k * k + i2] = conj(gram[i2 * nk + j]);
     }
-    /* Per pixel: top eigenvector of the Hermitian C x C matrix (pixels shared among threads). */
+#define PK(jj, c, y, x) P[(((jj) * C + (c)) * k + (y)) * k + (x)]
+    if (!err) {
+#pragma omp parallel for schedule(dynamic)
+        for (size_t pr = 0; pr < npair; pr++) {
+            size_t a = 0, rem = pr;
+            while (rem >= C - a) rem -= C - a, a++;
+            size_t b = a + rem;
+            for (size_t ly = 0; ly < L; ly++)
+                for (size_t lx = 0; lx < L; lx++) {
+                    long dy = (long)ly - (long)(k - 1), dx = (long)lx - (long)(k - 1);
+                    double complex acc = 0;
+                    for (size_t jj = 0; jj < nkeep; jj++)
+                        for (long y = 0; y < (long)k; y++) {
+                            if (y + dy < 0 || y + dy >= (long)k) continue;
+                            for (long x = 0; x < (long)k; x++) {
+                                if (x + dx < 0 || x + dx >= (long)k) continue;
+                                acc += PK(jj, a, y + dy, x + dx) * conj(PK(jj, b, y, x));
+                            }
+                        }
+                    K[(pr * L + ly) * L + lx] = acc;
+                }
+        }
+    }
+#undef PK
+    const double gscale = sqrt((double)hw) / (double)(k * k);
+    for (size_t pr = 0; !err && pr < npair; pr++) {
+        fmr_cfloat *g = G + pr * hw;
+        memset(g, 0, hw * sizeof *g);
+        for (size_t ly = 0; ly < L; ly++)
+            for (size_t lx = 0; lx < L; lx++)
+                g[(h / 2 - (k - 1) + ly) * w + w / 2 - (k - 1) + lx] = (fmr_cfloat)(gscale * K[(pr * L + ly) * L + lx]);
+        err = fmr_fft2c_inverse(fft, 1, g, g);
+    }
+    /* Per pixel: top eigenvector of the Hermitian C x C matrix G(r). Maps vary smoothly, so power
+     * iteration started from the neighbouring pixel's vector converges in a few steps where the
+     * top eigenvalue is well separated; where it is not (within 1e-6 after 40 steps), LAPACK's
+     * cheevd decides. Pixels are shared among threads in contiguous chunks. */
     int lapack_failed = 0;
     if (!err) {
 #pragma omp parallel
         {
             lapack_complex_float *m = malloc(C * C * sizeof *m);
             float *lam = malloc(C * sizeof *lam);
+            double complex *v = malloc(2 * C * sizeof *v), *y = v + C;
+            int have_prev = 0;
 #pragma omp for schedule(static)
             for (size_t p = 0; p < hw; p++) {
-                if (!m || !lam) {
+                if (!m || !lam || !v) {
                     lapack_failed = 1;
                     continue;
                 }
-                for (size_t a = 0; a < C; a++)
-                    for (size_t b = 0; b < C; b++)
-                        m[a * C + b] = b >= a ? (lapack_complex_float)(scale * G[(p * C + a) * C + b])
-                                              : (lapack_complex_float)conj(scale * G[(p * C + b) * C + a]);
+                for (size_t a = 0, pr = 0; a < C; a++)
+                    for (size_t b = a; b < C; b++, pr++) {
+                        m[a * C + b] = G[pr * hw + p];
+                        m[b * C + a] = conjf(G[pr * hw + p]);
+                    }
+                if (!have_prev)
+                    for (size_t c = 0; c < C; c++) v[c] = 1.0 / sqrt((double)C);
+                int converged = 0;
+                double top = 0;
+                for (int it = 0; it < 40 && !converged; it++) {
+                    double nrm = 0;
+                    for (size_t a = 0; a < C; a++) {
+                        double complex acc = 0;
+                        for (size_t b = 0; b < C; b++) acc += (double complex)m[a * C + b] * v[b];
+                        y[a] = acc;
+                        nrm += creal(acc * conj(acc));
+                    }
+                    nrm = sqrt(nrm);
+                    if (!(nrm > 1e-30)) break;
+                    double diff = 0;
+                    for (size_t a = 0; a < C; a++) {
+                        y[a] /= nrm;
+                        diff += creal((y[a] - v[a]) * conj(y[a] - v[a]));
+                        v[a] = y[a];
+                    }
+                    top = nrm;
+                    converged = diff < 1e-12;
+                }
+                if (converged) {
+                    have_prev = 1;
+                    if (eig) eig[p] = (float)top;
+                    for (size_t c = 0; c < C; c++) maps[c * hw + p] = top >= opt->crop ? (fmr_cfloat)v[c] : 0.0f;
+                    continue;
+                }
                 if (LAPACKE_cheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)C, m, (lapack_int)C, lam) != 0) {
                     lapack_failed = 1;
                     continue;
                 }
-                float top = lam[C - 1];
-                if (eig) eig[p] = top;
-                for (size_t c = 0; c < C; c++) maps[c * hw + p] = top >= opt->crop ? m[c * C + C - 1] : 0.0f;
+                float t = lam[C - 1];
+                if (eig) eig[p] = t;
+                for (size_t c = 0; c < C; c++) {
+                    maps[c * hw + p] = t >= opt->crop ? m[c * C + C - 1] : 0.0f;
+                    v[c] = m[c * C + C - 1];
+                }
+                have_prev = 1;
             }
             free(m);
             free(lam);
+            free(v);
         }
         if (lapack_failed) err = fmr_error(FMR_ERR_LIB, "LAPACK failed on an ESPIRiT pixel matrix");
     }
@@ -194,8 +262,9 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
             for (size_t c = 0; c < C; c++) maps[c * hw + p] *= rot;
         }
     }
-    free(G);
-    fmr_free(u);
+    fmr_free(G);
+    free(P);
+    free(K);
     fmr_fft2c_destroy(&fft);
     free(gram);
     free(row);

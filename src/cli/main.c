@@ -21,6 +21,7 @@ static const struct {
     {"undersample", fmr_cmd_undersample, "retrospective undersampling / conversion to fastMRI style"},
     {"eval", fmr_cmd_eval, "PSNR, SSIM, NMSE against a reference (fastMRI / CMRxRecon rules)"},
     {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
+    {"checkpoint", fmr_cmd_checkpoint, "list and check the tensors of a safetensors checkpoint"},
     {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
 };
 enum { NCMD = sizeof commands / sizeof commands[0] };
@@ -52,9 +53,24 @@ static char *join_args(int argc, char **argv)
     return s;
 }
 
+/* A process started without any MPI launcher (no mpirun, srun or PMIx in its environment) is a
+ * singleton that never talks to another process: Open MPI's default transport probing (UCX and
+ * friends) then only costs start-up time, about 0.15 s here. Point such a process at the shared-
+ * memory/self transports unless the user chose otherwise. */
+static void singleton_transports(void)
+{
+    static const char *launcher_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                          "SLURM_STEP_ID", NULL};
+    for (int i = 0; launcher_vars[i]; i++)
+        if (getenv(launcher_vars[i])) return;
+    setenv("OMPI_MCA_pml", "ob1", 0);
+    setenv("OMPI_MCA_btl", "self,vader", 0);
+}
+
 int main(int argc, char **argv)
 {
     int provided;
+    singleton_transports();
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     fmr_cli cli = {.comm = MPI_COMM_WORLD};
     MPI_Comm_rank(cli.comm, &cli.rank);

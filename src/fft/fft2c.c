@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fmrecon/log.h"
 
@@ -14,7 +16,52 @@ static pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
 static int threads_ = 1, threads_ready_ = 0, wisdom_loaded_ = 0;
 static unsigned planner_ = FFTW_MEASURE;
 enum { FMR_FFT_THREAD_MIN_PIXELS = 256 * 256 };
-static int planner_from_env_ = 0;
+static int planner_from_env_ = 0, new_plans_ = 0;
+static char wisdom_path_[1024];
+
+/* Where FFTW wisdom lives: FMR_FFTW_WISDOM (a file, or "none"), else a per-host file in
+ * $XDG_CACHE_HOME/fmrecon (or ~/.cache/fmrecon), so FFTW_MEASURE plans are measured once per
+ * machine and size, not at every process start. Wisdom depends on the CPU, hence the host name. */
+static void wisdom_location(void)
+{
+    wisdom_path_[0] = '\0';
+    const char *env = getenv("FMR_FFTW_WISDOM");
+    if (env) {
+        if (*env && strcmp(env, "none")) snprintf(wisdom_path_, sizeof wisdom_path_, "%s", env);
+        return;
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[900], host[128] = "host";
+    if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/fmrecon", xdg);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache/fmrecon", home);
+    else return;
+    gethostname(host, sizeof host - 1);
+    snprintf(wisdom_path_, sizeof wisdom_path_, "%s/fftwf-wisdom-%s", dir, host);
+}
+
+static void save_wisdom(void)
+{
+    if (!wisdom_path_[0] || !new_plans_) return;
+    /* create the cache folder (one level below an existing parent is enough for ~/.cache) */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", wisdom_path_);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        char *up = strrchr(dir, '/');
+        if (up) {
+            *up = '\0';
+            mkdir(dir, 0755);
+            *up = '/';
+        }
+        mkdir(dir, 0755);
+    }
+    /* ranks and concurrent jobs may save at once: write privately, rename into place */
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", wisdom_path_, (long)getpid());
+    if (fftwf_export_wisdom_to_filename(tmp)) rename(tmp, wisdom_path_);
+    else unlink(tmp);
+}
 
 typedef struct plan_entry {
     size_t h, w;
@@ -59,8 +106,8 @@ static void init_once(void)
         wisdom_loaded_ = 1;
         const char *env = getenv("FMR_FFTW_PLANNER");
         if (env && parse_planner(env, &planner_)) planner_from_env_ = 1;
-        const char *wf = getenv("FMR_FFTW_WISDOM");
-        if (wf && *wf) fftwf_import_wisdom_from_filename(wf); /* a missing file is not an error */
+        wisdom_location();
+        if (wisdom_path_[0]) fftwf_import_wisdom_from_filename(wisdom_path_); /* missing is fine */
     }
     if (threads_ > 1 && !threads_ready_) threads_ready_ = fftwf_init_threads();
 }
@@ -89,6 +136,7 @@ static fmr_err get_plan(size_t h, size_t w, int sign, fftwf_plan *out)
         goto done;
     }
     e->plan = fftwf_plan_dft_2d((int)h, (int)w, scratch, scratch, sign, planner_);
+    new_plans_ = 1;
     fftwf_free(scratch);
     if (!e->plan) {
         free(e);
@@ -110,8 +158,8 @@ done:
 void fmr_fft_cleanup(void)
 {
     pthread_mutex_lock(&lock_);
-    const char *wf = getenv("FMR_FFTW_WISDOM");
-    if (wf && *wf && cache_) fftwf_export_wisdom_to_filename(wf);
+    if (cache_) save_wisdom();
+    new_plans_ = 0;
     while (cache_) {
         plan_entry *n = cache_->next;
         fftwf_destroy_plan(cache_->plan);

@@ -8,6 +8,7 @@
  *   noise                   any raw-data file              -> noise scans (coils, n) complex
  *   dc                      maps (c, h, w), mask (w), rhs (h, w), lam (1,), [iters (1,)]
  *                           -> x solving (A^H A + lam I) x = rhs (PETSc CG, tight tolerance)
+ *   st                      a safetensors file -> every floating tensor as float32 dataset
  *   espirit                 k (c, h, w), sampled (w), [opts: kernel, cal, threshold, crop attrs]
  *                           -> maps (c, h, w) complex; OUT.eig.h5: top eigenvalue (h, w) */
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "fmrecon/dc.h"
 #include "fmrecon/fft.h"
 #include "fmrecon/io.h"
+#include "fmrecon/safetensors.h"
 #include "fmrecon/sense.h"
 
 static fmr_err write_out(const char *path, fmr_dtype t, int nd, const size_t *dims, const void *data)
@@ -32,6 +34,28 @@ static fmr_err run(const char *op, const char *in, const char *out)
 {
     fmr_array *x = NULL, *maps = NULL, *mask = NULL;
     fmr_err e = FMR_OK;
+    if (!strcmp(op, "st")) {
+        fmr_safetensors *st;
+        FMR_TRY(fmr_st_open(in, &st));
+        fmr_h5out *o;
+        e = fmr_h5out_create(MPI_COMM_SELF, out, &o);
+        for (size_t i = 0; !e && i < fmr_st_count(st); i++) {
+            const fmr_st_tensor *t = fmr_st_at(st, i);
+            if (t->dtype != FMR_ST_F32 && t->dtype != FMR_ST_F16 && t->dtype != FMR_ST_BF16 && t->dtype != FMR_ST_F64)
+                continue;
+            size_t d[FMR_ST_MAX_DIMS] = {1};
+            int nd = t->ndim ? t->ndim : 1;
+            for (int k = 0; k < t->ndim; k++) d[k] = (size_t)t->shape[k];
+            float *v = fmr_malloc((t->numel ? t->numel : 1) * sizeof *v);
+            e = fmr_st_read_f32(st, t->name, t->ndim, t->shape, v);
+            if (!e) e = fmr_h5out_add_dataset(o, t->name, FMR_F32, nd, d);
+            if (!e && t->numel) e = fmr_h5out_write_whole(o, t->name, 1, v);
+            fmr_free(v);
+        }
+        if (o) e = fmr_h5out_finish(&o, e);
+        fmr_st_close(&st);
+        return e;
+    }
     if (!strcmp(op, "dc")) {
         fmr_array *mp = NULL, *mk = NULL, *rhs = NULL, *lam = NULL;
         e = fmr_h5_read_array(in, "maps", &mp);
