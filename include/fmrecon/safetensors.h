@@ -55,6 +55,8 @@ const fmr_st_tensor *fmr_st_find(const fmr_safetensors *st, const char *name);
 /* A __metadata__ value, or NULL. */
 const char *fmr_st_metadata(const fmr_safetensors *st, const char *key);
 const char *fmr_st_dtype_name(fmr_st_dtype t);
+/* The file name (or label) messages use. */
+const char *fmr_st_label(const fmr_safetensors *st);
 
 /* Copies a floating-point tensor into out[numel] as float32 (f16 and bf16 widened exactly, f64
  * rounded). Fails naming the file and tensor if absent, not floating point, or not the expected

@@ -356,3 +356,8 @@ fmr_err fmr_st_read_f32(const fmr_safetensors *s, const char *name, int expect_n
     }
     return FMR_OK;
 }
+
+const char *fmr_st_label(const fmr_safetensors *s)
+{
+    return s->label;
+}
