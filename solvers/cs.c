@@ -11,33 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fmrecon/dc.h"
-#include "fmrecon/log.h"
 #include "fmrecon/recon.h"
-#include "fmrecon/sense.h"
-#include "maps.h"
 #include "prox.h"
+#include "slice_dc.h"
 
 enum { TV_ITERS = 20 };
 
 typedef struct {
     const fmr_dataset_info *in;
     fmr_method_params par;
-    fmr_maps *maps;
-    long op_slice;
-    fmr_sense *op;
-    fmr_dc *dc;
+    fmr_slice_dc sd;
     fmr_cfloat *aty, *x, *z1, *z2, *u1, *u2, *rhs, *work;
-    double dc_s, fft_s;
 } cs_state;
 
 static void cs_destroy(void *p)
 {
     cs_state *s = p;
     if (!s) return;
-    fmr_dc_destroy(&s->dc);
-    fmr_sense_destroy(&s->op);
-    fmr_maps_destroy(&s->maps);
+    fmr_slice_dc_release(&s->sd);
     fmr_free(s->aty), fmr_free(s->x), fmr_free(s->z1), fmr_free(s->z2);
     fmr_free(s->u1), fmr_free(s->u2), fmr_free(s->rhs), fmr_free(s->work);
     free(s);
@@ -54,9 +45,9 @@ static fmr_err cs_create(void **out, fmr_dataset *ds, const fmr_method_params *p
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate CS state");
     s->in = fmr_dataset_get_info(ds);
     s->par = *par;
-    s->op_slice = -1;
     const size_t hw = s->in->h * s->in->w, N = s->in->frames * hw;
-    fmr_err err = fmr_maps_create(&s->maps, ds, par);
+    /* inexact x-updates: a few warm-started CG steps per ADMM iteration suffice */
+    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, 2.0 * par->rho, par->max_it < 10 ? par->max_it : 10);
     fmr_cfloat **bufs[] = {&s->aty, &s->x, &s->z1, &s->z2, &s->u1, &s->u2};
     for (size_t i = 0; !err && i < sizeof bufs / sizeof bufs[0]; i++)
         err = fmr_alloc((void **)bufs[i], N * sizeof(fmr_cfloat), "CS series");
@@ -70,22 +61,6 @@ static fmr_err cs_create(void **out, fmr_dataset *ds, const fmr_method_params *p
     return FMR_OK;
 }
 
-static fmr_err cs_for_slice(cs_state *s, size_t z)
-{
-    const fmr_cfloat *maps;
-    FMR_TRY(fmr_maps_get(s->maps, z, &maps));
-    if ((long)z == s->op_slice) return FMR_OK;
-    fmr_dc_destroy(&s->dc);
-    fmr_sense_destroy(&s->op);
-    fmr_sense_desc d = {.h = s->in->h, .w = s->in->w, .ncoils = s->in->coils, .maps = maps, .comm = MPI_COMM_SELF};
-    FMR_TRY(fmr_sense_create(&s->op, &d));
-    FMR_TRY(fmr_dc_create(&s->dc, s->op, s->in->h, s->in->w));
-    /* inexact x-updates: a few warm-started CG steps per ADMM iteration suffice */
-    FMR_TRY(fmr_dc_set(s->dc, 2.0 * s->par.rho, s->par.rtol, s->par.max_it < 10 ? s->par.max_it : 10));
-    s->op_slice = (long)z;
-    return FMR_OK;
-}
-
 static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cfloat *ks,
                       const float *masks, float *mag, fmr_cfloat *img)
 {
@@ -93,11 +68,11 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
     cs_state *s = p;
     const size_t hw = s->in->h * s->in->w, n = s->in->coils * hw, N = T * hw;
     const double rho = s->par.rho;
-    FMR_TRY(cs_for_slice(s, z));
+    FMR_TRY(fmr_slice_dc_select(&s->sd, z));
     float scale = 0;
     for (size_t t = 0; t < T; t++) {
-        FMR_TRY(fmr_sense_set_mask(s->op, masks + t * s->in->w, 1));
-        FMR_TRY(fmr_sense_adjoint(s->op, ks + t * n, s->aty + t * hw));
+        FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + t * s->in->w, 1));
+        FMR_TRY(fmr_sense_adjoint(s->sd.op, ks + t * n, s->aty + t * hw));
     }
     for (size_t i = 0; i < N; i++) scale = fmaxf(scale, cabsf(s->aty[i]));
     if (!(scale > 0)) {
@@ -116,11 +91,8 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
             const size_t o = t * hw;
             for (size_t i = 0; i < hw; i++)
                 s->rhs[i] = s->aty[o + i] + (float)rho * (s->z1[o + i] - s->u1[o + i] + s->z2[o + i] - s->u2[o + i]);
-            FMR_TRY(fmr_sense_set_mask(s->op, masks + t * s->in->w, 1));
-            double t0 = fmr_wtime(), f0 = fmr_sense_fft_seconds(s->op);
-            fmr_err e = fmr_dc_solve(s->dc, s->rhs, s->x + o, 1, NULL);
-            s->dc_s += fmr_wtime() - t0;
-            s->fft_s += fmr_sense_fft_seconds(s->op) - f0;
+            FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + t * s->in->w, 1));
+            fmr_err e = fmr_slice_dc_solve(&s->sd, s->rhs, s->x + o, 1);
             if (e) return fmr_error_context(e, "frame %zu: ADMM iteration %d: ", t, it);
         }
         for (size_t i = 0; i < N; i++) s->z1[i] = s->x[i] + s->u1[i], s->z2[i] = s->x[i] + s->u2[i];
@@ -157,6 +129,6 @@ const fmr_method_ops fmr_method_cs = {
 static void cs_timing(const void *p, double *dc_s, double *fft_s)
 {
     const cs_state *s = p;
-    *dc_s = s->dc_s;
-    *fft_s = s->fft_s;
+    *dc_s = s->sd.dc_s;
+    *fft_s = s->sd.fft_s;
 }

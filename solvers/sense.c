@@ -3,30 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fmrecon/dc.h"
-#include "fmrecon/log.h"
 #include "fmrecon/recon.h"
-#include "fmrecon/sense.h"
-#include "maps.h"
+#include "slice_dc.h"
 
 typedef struct {
     const fmr_dataset_info *in;
-    fmr_method_params par;
-    fmr_maps *maps;
-    long op_slice;
-    fmr_sense *op;
-    fmr_dc *dc;
+    fmr_slice_dc sd;
     fmr_cfloat *rhs, *x;
-    double dc_s, fft_s;
 } sense_state;
 
 static void sense_destroy(void *p)
 {
     sense_state *s = p;
     if (!s) return;
-    fmr_dc_destroy(&s->dc);
-    fmr_sense_destroy(&s->op);
-    fmr_maps_destroy(&s->maps);
+    fmr_slice_dc_release(&s->sd);
     fmr_free(s->rhs);
     fmr_free(s->x);
     free(s);
@@ -38,10 +28,8 @@ static fmr_err sense_create(void **out, fmr_dataset *ds, const fmr_method_params
     sense_state *s = calloc(1, sizeof *s);
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate SENSE state");
     s->in = fmr_dataset_get_info(ds);
-    s->par = *par;
-    s->op_slice = -1;
     const size_t hw = s->in->h * s->in->w;
-    fmr_err err = fmr_maps_create(&s->maps, ds, par);
+    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, par->lambda, par->max_it);
     if (!err) err = fmr_alloc((void **)&s->rhs, hw * sizeof *s->rhs, "SENSE right-hand side");
     if (!err) err = fmr_alloc((void **)&s->x, hw * sizeof *s->x, "SENSE image");
     if (err) {
@@ -52,36 +40,17 @@ static fmr_err sense_create(void **out, fmr_dataset *ds, const fmr_method_params
     return FMR_OK;
 }
 
-/* The operator and its solver follow the slice's maps. */
-static fmr_err sense_for_slice(sense_state *s, size_t z)
-{
-    const fmr_cfloat *maps;
-    FMR_TRY(fmr_maps_get(s->maps, z, &maps));
-    if ((long)z == s->op_slice) return FMR_OK;
-    fmr_dc_destroy(&s->dc);
-    fmr_sense_destroy(&s->op);
-    fmr_sense_desc d = {.h = s->in->h, .w = s->in->w, .ncoils = s->in->coils, .maps = maps, .comm = MPI_COMM_SELF};
-    FMR_TRY(fmr_sense_create(&s->op, &d));
-    FMR_TRY(fmr_dc_create(&s->dc, s->op, s->in->h, s->in->w));
-    FMR_TRY(fmr_dc_set(s->dc, s->par.lambda, s->par.rtol, s->par.max_it));
-    s->op_slice = (long)z;
-    return FMR_OK;
-}
-
 static fmr_err sense_run(void *p, size_t frame0, size_t nframes, size_t z, const fmr_cfloat *ks,
                          const float *masks, float *mag, fmr_cfloat *img)
 {
     (void)frame0;
     sense_state *s = p;
     const size_t hw = s->in->h * s->in->w, n = s->in->coils * hw;
-    FMR_TRY(sense_for_slice(s, z));
+    FMR_TRY(fmr_slice_dc_select(&s->sd, z));
     for (size_t f = 0; f < nframes; f++) {
-        FMR_TRY(fmr_sense_set_mask(s->op, masks + f * s->in->w, 1));
-        FMR_TRY(fmr_sense_adjoint(s->op, ks + f * n, s->rhs));
-        double t0 = fmr_wtime(), f0 = fmr_sense_fft_seconds(s->op);
-        FMR_TRY(fmr_dc_solve(s->dc, s->rhs, s->x, 0, NULL));
-        s->dc_s += fmr_wtime() - t0;
-        s->fft_s += fmr_sense_fft_seconds(s->op) - f0;
+        FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + f * s->in->w, 1));
+        FMR_TRY(fmr_sense_adjoint(s->sd.op, ks + f * n, s->rhs));
+        FMR_TRY(fmr_slice_dc_solve(&s->sd, s->rhs, s->x, 0));
         for (size_t i = 0; i < hw; i++) mag[f * hw + i] = cabsf(s->x[i]);
         if (img) memcpy(img + f * hw, s->x, hw * sizeof *s->x);
     }
@@ -104,6 +73,6 @@ const fmr_method_ops fmr_method_sense = {
 static void sense_timing(const void *p, double *dc_s, double *fft_s)
 {
     const sense_state *s = p;
-    *dc_s = s->dc_s;
-    *fft_s = s->fft_s;
+    *dc_s = s->sd.dc_s;
+    *fft_s = s->sd.fft_s;
 }

@@ -1,0 +1,31 @@
+/* The SENSE operator and data-consistency solver of the slice being worked on, shared by every
+ * method that solves (A^H A + lambda I) x = rhs: maps come from fmr_maps, and operator and solver
+ * are rebuilt only when the slice changes (items are visited slice-major). It also keeps the time
+ * spent in solves and in FFTW for `recon -v` and the benchmarks. */
+#ifndef FMR_SLICE_DC_H
+#define FMR_SLICE_DC_H
+
+#include "fmrecon/dc.h"
+#include "fmrecon/sense.h"
+#include "maps.h"
+
+typedef struct fmr_slice_dc {
+    const fmr_dataset_info *in;
+    fmr_maps *maps;
+    double lambda, rtol;
+    int max_it;
+    long slice;
+    fmr_sense *op;
+    fmr_dc *dc;
+    double dc_s, fft_s;
+} fmr_slice_dc;
+
+fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_params *par, double lambda,
+                          int max_it);
+void fmr_slice_dc_release(fmr_slice_dc *s);
+/* Makes s->op and s->dc those of slice z. */
+fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z);
+/* One timed solve with the current operator (x_is_guess as fmr_dc_solve). */
+fmr_err fmr_slice_dc_solve(fmr_slice_dc *s, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess);
+
+#endif
