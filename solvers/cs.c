@@ -18,9 +18,9 @@
 enum { TV_ITERS = 20 };
 
 typedef struct {
+    fmr_slice_dc sd; /* first: fmr_slice_dc_timing reads it */
     const fmr_dataset_info *in;
     fmr_method_params par;
-    fmr_slice_dc sd;
     fmr_cfloat *aty, *x, *z1, *z2, *u1, *u2, *rhs, *work;
 } cs_state;
 
@@ -113,8 +113,6 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
     return FMR_OK;
 }
 
-static void cs_timing(const void *p, double *dc_s, double *fft_s);
-
 const fmr_method_ops fmr_method_cs = {
     .name = "cs",
     .summary = "compressed sensing: temporal-Fourier l1 + spatial TV, ADMM with PETSc x-updates",
@@ -123,12 +121,5 @@ const fmr_method_ops fmr_method_cs = {
     .create = cs_create,
     .run = cs_run,
     .destroy = cs_destroy,
-    .timing = cs_timing,
+    .timing = fmr_slice_dc_timing,
 };
-
-static void cs_timing(const void *p, double *dc_s, double *fft_s)
-{
-    const cs_state *s = p;
-    *dc_s = s->sd.dc_s;
-    *fft_s = s->sd.fft_s;
-}

@@ -7,8 +7,8 @@
 #include "slice_dc.h"
 
 typedef struct {
+    fmr_slice_dc sd; /* first: fmr_slice_dc_timing reads it */
     const fmr_dataset_info *in;
-    fmr_slice_dc sd;
     fmr_cfloat *rhs, *x;
 } sense_state;
 
@@ -57,8 +57,6 @@ static fmr_err sense_run(void *p, size_t frame0, size_t nframes, size_t z, const
     return FMR_OK;
 }
 
-static void sense_timing(const void *p, double *dc_s, double *fft_s);
-
 const fmr_method_ops fmr_method_sense = {
     .name = "sense",
     .summary = "CG-SENSE: (A^H A + lambda I) x = A^H y by PETSc CG, ESPIRiT maps",
@@ -67,12 +65,5 @@ const fmr_method_ops fmr_method_sense = {
     .create = sense_create,
     .run = sense_run,
     .destroy = sense_destroy,
-    .timing = sense_timing,
+    .timing = fmr_slice_dc_timing,
 };
-
-static void sense_timing(const void *p, double *dc_s, double *fft_s)
-{
-    const sense_state *s = p;
-    *dc_s = s->sd.dc_s;
-    *fft_s = s->sd.fft_s;
-}

@@ -47,3 +47,10 @@ fmr_err fmr_slice_dc_solve(fmr_slice_dc *s, const fmr_cfloat *rhs, fmr_cfloat *x
     s->fft_s += fmr_sense_fft_seconds(s->op) - f0;
     return err;
 }
+
+void fmr_slice_dc_timing(const void *state, double *dc_seconds, double *fft_seconds)
+{
+    const fmr_slice_dc *s = state;
+    *dc_seconds = s->dc_s;
+    *fft_seconds = s->fft_s;
+}

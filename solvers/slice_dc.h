@@ -28,4 +28,7 @@ fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z);
 /* One timed solve with the current operator (x_is_guess as fmr_dc_solve). */
 fmr_err fmr_slice_dc_solve(fmr_slice_dc *s, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess);
 
+/* fmr_method_ops.timing for method states whose first member is an fmr_slice_dc. */
+void fmr_slice_dc_timing(const void *state, double *dc_seconds, double *fft_seconds);
+
 #endif
