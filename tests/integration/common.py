@@ -83,3 +83,12 @@ class TmpCase(unittest.TestCase):
 
     def path(self, name):
         return os.path.join(self.tmp, name)
+
+    def convert(self, src, *extra):
+        """Any input in fmrecon's layout, via `fmrecon undersample --mask keep`: (datasets, attrs)."""
+        out = self.path("conv.h5")
+        if os.path.exists(out):
+            os.remove(out)
+        run("undersample", src, "-o", out, "--mask", "keep", "-q", *extra)
+        with h5py.File(out, "r") as f:
+            return {k: f[k][()] for k in f}, dict(f.attrs)

@@ -36,14 +36,6 @@ def layout(k_matlab):
 
 
 class CMRxRecon(common.TmpCase):
-    def convert(self, src, *extra):
-        out = self.path("conv.h5")
-        if os.path.exists(out):
-            os.remove(out)
-        run("undersample", src, "-o", out, "--mask", "keep", "-q", *extra)
-        with h5py.File(out, "r") as f:
-            return {k: f[k][()] for k in f}, dict(f.attrs)
-
     def test_multicoil_cine_double(self):
         rng = np.random.default_rng(11)
         nx, ny, nc, nz, nt = 24, 20, 4, 2, 3
