@@ -5,6 +5,9 @@
 #ifndef FMRECON_ENCODER_H
 #define FMRECON_ENCODER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "fmrecon/error.h"
 #include "fmrecon/safetensors.h"
 
@@ -43,6 +46,64 @@ fmr_err fmr_encoder_parse_id(const char *id, fmr_encoder_family *family, int *wi
  * blocks if need_blocks <= 0) and of the embeddings: missing or mis-shaped tensors are named. */
 fmr_err fmr_encoder_inspect(const fmr_safetensors *st, const char *id, int need_blocks,
                             fmr_encoder_config *cfg);
+
+
+/* A checkpoint of a published size (id) with random weights and the published key names and
+ * shapes, blocks 1..blocks, position grid pos_grid: a safetensors image in *buf (free()). For
+ * benchmarks and demos; never a substitute for the real weights. */
+fmr_err fmr_encoder_synthesize(const char *id, int blocks, int pos_grid, uint64_t seed, void **buf, size_t *len);
+
+/* ---- The forward pass (oneDNN) ---------------------------------------------------------- */
+
+typedef struct fmr_encoder fmr_encoder;
+
+typedef enum fmr_precision {
+    FMR_PREC_F32 = 0, /* default */
+    FMR_PREC_BF16,    /* bf16 matmuls where the CPU has AVX512-BF16/AMX (oneDNN fpmath mode) */
+} fmr_precision;
+
+/* Loads the tensors blocks 1..max_block need from a safetensors checkpoint (id as in
+ * fmr_encoder_parse_id). Blocks beyond max_block are neither read nor checked. */
+fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, fmr_encoder **enc);
+void fmr_encoder_destroy(fmr_encoder **enc);
+const fmr_encoder_config *fmr_encoder_get_config(const fmr_encoder *enc);
+fmr_err fmr_encoder_set_precision(fmr_encoder *enc, fmr_precision p);
+
+/* Tokens (class token included) for an h x w input; h and w must be multiples of the patch. For
+ * CLIP and BiomedCLIP the grid must equal the position table's; DINOv2's table is resampled. */
+fmr_err fmr_encoder_tokens(const fmr_encoder *enc, int h, int w, int *tokens);
+
+/* Runs the encoder on pixels (b, 3, h, w) float32, already normalised, and writes the hidden
+ * states of the requested layers in Hugging Face `hidden_states` indexing (0 = embeddings,
+ * i = output of block i) to out[k], each (b, tokens, width) float32. Computes no block beyond
+ * the deepest requested layer. Primitives are created once per (b, h, w) and reused. */
+fmr_err fmr_encoder_forward(fmr_encoder *enc, const float *pixels, int b, int h, int w, const int *layers,
+                            int nlayers, float *const *out);
+
+/* Floating-point operations of one forward pass up to block `blocks` (for GFLOP/s figures). */
+double fmr_encoder_flops(const fmr_encoder *enc, int b, int h, int w, int blocks);
+
+/* Best oneDNN matmul GFLOP/s over the encoder's own linear-layer shapes at batch b (the
+ * benchmark's peak), f32 or bf16 math. */
+fmr_err fmr_encoder_matmul_peak(const fmr_encoder *enc, int b, int h, int w, int bf16, int reps, double *gflops);
+/* 1 when oneDNN can use native bf16 matmuls (AVX512-BF16 or AMX) on this CPU. */
+int fmr_cpu_has_bf16(void);
+const char *fmr_cpu_isa_name(void);
+
+/* How a complex MR image becomes the encoder's 3-channel input (docs/encoders.md). */
+typedef enum fmr_input_map {
+    FMR_MAP_MAGNITUDE = 0, /* |x| / max|x| on all three channels */
+    FMR_MAP_COMPLEX3,      /* [Re x, Im x, |x|] / max|x| */
+} fmr_input_map;
+
+/* Maps n complex images (ny, nx) to pixels (n, 3, size, size): per-image scaling by max|x|,
+ * bilinear resize (oneDNN resampling, half-pixel centres) to size x size, then the encoder's
+ * own per-channel mean/std (OpenAI CLIP for CLIP/BiomedCLIP, ImageNet for DINOv2). */
+fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const void *images, size_t n, int ny,
+                              int nx, int size, float *pixels);
+
+/* The per-channel normalisation of a family. */
+void fmr_encoder_mean_std(fmr_encoder_family family, float mean[3], float std[3]);
 
 #ifdef __cplusplus
 }

@@ -91,6 +91,9 @@ fmr_err fmr_dataset_read_noise(fmr_dataset *ds, fmr_cfloat **noise, size_t *n);
 /* The reference magnitude image (ref_h*ref_w) of an item, if has_reference. */
 fmr_err fmr_dataset_read_reference(fmr_dataset *ds, size_t frame, size_t slice, float *out);
 
+/* 1 if path is a readable HDF5 file with a link called name, else 0 (never an error). */
+int fmr_h5_has_dataset(const char *path, const char *name);
+
 /* Reads a whole real-valued dataset of an HDF5 file as float32 (e.g. a result's 'reconstruction').
  * *data is fmr_malloc'd; dims holds up to maxdims sizes. */
 fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int *ndim,

@@ -22,7 +22,7 @@ fmr_err fmr_opt_int(const char *opt, const char *text, long lo, long hi, long *o
 
 fmr_err fmr_opt_size(const char *opt, const char *text, size_t lo, size_t hi, size_t *out)
 {
-    long v;
+    long v = 0;
     FMR_TRY(fmr_opt_int(opt, text, (long)lo, (long)hi, &v));
     *out = (size_t)v;
     return FMR_OK;

@@ -75,3 +75,18 @@ fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out)
     H5Fclose(f);
     return err;
 }
+
+int fmr_h5_has_dataset(const char *path, const char *name)
+{
+    int ok = 0;
+    H5E_BEGIN_TRY
+    {
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f >= 0) {
+            ok = H5Lexists(f, name, H5P_DEFAULT) > 0;
+            H5Fclose(f);
+        }
+    }
+    H5E_END_TRY;
+    return ok;
+}

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "../core/rng.h"
+#include "encoder_keys.h"
 #include "fmrecon/encoder.h"
 
 typedef struct {
@@ -207,5 +212,131 @@ fmr_err fmr_encoder_inspect(const fmr_safetensors *st, const char *id, int need,
     for (const key_spec *k = f->embed; k->key; k++) FMR_TRY(check_key(st, label, f, k, -1, c));
     for (int b = 0; b < check; b++)
         for (const key_spec *k = f->block; k->key; k++) FMR_TRY(check_key(st, label, f, k, b, c));
+    return FMR_OK;
+}
+
+/* Role -> name, per family; NULL where the family has no such tensor. */
+static const char *const role_names[3][FMR_K_COUNT] = {
+    [0] = {"embeddings.patch_embedding.weight", NULL, "embeddings.class_embedding",
+           "embeddings.position_embedding.weight", "pre_layrnorm.weight", "pre_layrnorm.bias",
+           "encoder.layers.%d.layer_norm1.weight", "encoder.layers.%d.layer_norm1.bias",
+           "encoder.layers.%d.self_attn.q_proj.weight", "encoder.layers.%d.self_attn.q_proj.bias",
+           "encoder.layers.%d.self_attn.k_proj.weight", "encoder.layers.%d.self_attn.k_proj.bias",
+           "encoder.layers.%d.self_attn.v_proj.weight", "encoder.layers.%d.self_attn.v_proj.bias", NULL, NULL,
+           "encoder.layers.%d.self_attn.out_proj.weight", "encoder.layers.%d.self_attn.out_proj.bias", NULL,
+           "encoder.layers.%d.layer_norm2.weight", "encoder.layers.%d.layer_norm2.bias",
+           "encoder.layers.%d.mlp.fc1.weight", "encoder.layers.%d.mlp.fc1.bias", "encoder.layers.%d.mlp.fc2.weight",
+           "encoder.layers.%d.mlp.fc2.bias", NULL},
+    [1] = {"embeddings.patch_embeddings.projection.weight", "embeddings.patch_embeddings.projection.bias",
+           "embeddings.cls_token", "embeddings.position_embeddings", NULL, NULL, "encoder.layer.%d.norm1.weight",
+           "encoder.layer.%d.norm1.bias", "encoder.layer.%d.attention.attention.query.weight",
+           "encoder.layer.%d.attention.attention.query.bias", "encoder.layer.%d.attention.attention.key.weight",
+           "encoder.layer.%d.attention.attention.key.bias", "encoder.layer.%d.attention.attention.value.weight",
+           "encoder.layer.%d.attention.attention.value.bias", NULL, NULL,
+           "encoder.layer.%d.attention.output.dense.weight", "encoder.layer.%d.attention.output.dense.bias",
+           "encoder.layer.%d.layer_scale1.lambda1", "encoder.layer.%d.norm2.weight", "encoder.layer.%d.norm2.bias",
+           "encoder.layer.%d.mlp.fc1.weight", "encoder.layer.%d.mlp.fc1.bias", "encoder.layer.%d.mlp.fc2.weight",
+           "encoder.layer.%d.mlp.fc2.bias", "encoder.layer.%d.layer_scale2.lambda1"},
+    [2] = {"patch_embed.proj.weight", "patch_embed.proj.bias", "cls_token", "pos_embed", NULL, NULL,
+           "blocks.%d.norm1.weight", "blocks.%d.norm1.bias", NULL, NULL, NULL, NULL, NULL, NULL,
+           "blocks.%d.attn.qkv.weight", "blocks.%d.attn.qkv.bias", "blocks.%d.attn.proj.weight",
+           "blocks.%d.attn.proj.bias", NULL, "blocks.%d.norm2.weight", "blocks.%d.norm2.bias",
+           "blocks.%d.mlp.fc1.weight", "blocks.%d.mlp.fc1.bias", "blocks.%d.mlp.fc2.weight", "blocks.%d.mlp.fc2.bias",
+           NULL},
+};
+
+int fmr_encoder_key(const fmr_encoder_config *c, fmr_enc_role role, int block, char *buf, size_t n)
+{
+    const int fi = c->family - FMR_ENC_CLIP;
+    const char *t = role_names[fi][role];
+    if (!t) return 0;
+    const char *prefix = families[fi].prefix;
+    size_t lp = strlen(prefix);
+    snprintf(buf, n, "%s", prefix);
+    snprintf(buf + lp, n - lp, t, block);
+    return 1;
+}
+
+/* ---- random checkpoints with the published layout (benchmarks, demos) ---------------------- */
+
+static size_t shape_of(const key_spec *k, const fmr_encoder_config *c, int64_t *dims, int *nd)
+{
+    size_t numel = 1;
+    *nd = 0;
+    for (const char *p = k->shape; *p;) {
+        size_t n = strcspn(p, ",");
+        dims[*nd] = symbol(p, n, c);
+        numel *= (size_t)dims[(*nd)++];
+        p += n + (p[n] == ',');
+    }
+    return numel;
+}
+
+fmr_err fmr_encoder_synthesize(const char *id, int blocks, int pos_grid, uint64_t seed, void **buf, size_t *len)
+{
+    fmr_encoder_family fam;
+    int width, patch;
+    FMR_TRY(fmr_encoder_parse_id(id, &fam, &width, &patch));
+    if (!width) return fmr_error(FMR_ERR_ARG, "a random checkpoint needs a published size, not the family '%s'", id);
+    if (blocks < 0 || pos_grid <= 0) return fmr_error(FMR_ERR_ARG, "random checkpoint: bad blocks %d or grid %d", blocks, pos_grid);
+    const family_spec *f = &families[fam - FMR_ENC_CLIP];
+    fmr_encoder_config c = {.width = width, .mlp = 4 * width, .patch = patch, .pos_tokens = 1 + pos_grid * pos_grid};
+    /* header first: names, shapes, offsets */
+    cJSON *h = cJSON_CreateObject();
+    size_t off = 0;
+    char key[256], name[300];
+    for (int b = -1; b < blocks; b++)
+        for (const key_spec *k = b < 0 ? f->embed : f->block; k->key; k++) {
+            int64_t dims[8];
+            int nd;
+            size_t numel = shape_of(k, &c, dims, &nd);
+            snprintf(key, sizeof key, k->key, b);
+            snprintf(name, sizeof name, "%s%s", f->prefix, key);
+            cJSON *e = cJSON_AddObjectToObject(h, name), *sh = cJSON_AddArrayToObject(e, "shape"),
+                  *of = cJSON_AddArrayToObject(e, "data_offsets");
+            cJSON_AddStringToObject(e, "dtype", "F32");
+            for (int i = 0; i < nd; i++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)dims[i]));
+            cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
+            off += numel * 4;
+            cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
+        }
+    cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
+    cJSON_AddStringToObject(meta, "fmrecon", "random weights with the published layout (benchmark only)");
+    char *js = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!js) return fmr_error(FMR_ERR_NOMEM, "out of memory (random checkpoint header)");
+    size_t hl = strlen(js), pad = (8 - hl % 8) % 8;
+    unsigned char *out = malloc(8 + hl + pad + off);
+    if (!out) {
+        free(js);
+        return fmr_error(FMR_ERR_NOMEM, "out of memory (random checkpoint of %zu bytes)", off);
+    }
+    const uint64_t n = hl + pad;
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(n >> (8 * i));
+    memcpy(out + 8, js, hl);
+    memset(out + 8 + hl, ' ', pad);
+    free(js);
+    /* values: LayerNorm gains near 1, LayerScale 0.1, everything else small normal draws, so
+     * activations stay O(1) through the blocks as in a trained network */
+    fmr_rng rng;
+    fmr_rng_seed(&rng, seed);
+    float *v = (float *)(out + 8 + n);
+    for (int b = -1; b < blocks; b++)
+        for (const key_spec *k = b < 0 ? f->embed : f->block; k->key; k++) {
+            int64_t dims[8];
+            int nd;
+            size_t numel = shape_of(k, &c, dims, &nd);
+            const int gain = nd == 1 && strstr(k->key, "norm") && strstr(k->key, "weight");
+            const int ls = strstr(k->key, "lambda1") != NULL;
+            const double sd = nd == 1 && !gain && !ls ? 0.02 : (strstr(k->key, "pos") || strstr(k->key, "cls") || strstr(k->key, "class") ? 0.1 : 0.02);
+            for (size_t i = 0; i < numel; i++) {
+                float x = (float)(sd * fmr_rng_normal(&rng));
+                if (gain) x += 1.0f;
+                if (ls) x = 0.1f + 0.1f * x;
+                memcpy(v + i, &x, sizeof x);
+            }
+            v += numel;
+        }
+    *buf = out, *len = 8 + n + off;
     return FMR_OK;
 }
