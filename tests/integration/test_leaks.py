@@ -70,5 +70,24 @@ class Leaks(common.TmpCase):
         self.assertFalse(os.path.exists(self.path("bad.h5")))
 
 
+    def test_encode_success_and_errors(self):
+        """The oneDNN encoder path: plans, packed weights and the engine are all released."""
+        import sys
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+        import make_random_encoder as mre
+        ck = self.path("d.safetensors")
+        mre.write_random_encoder(ck, "dinov2", width=64, mlp=128, patch=14, blocks=2, pos_grid=5, seed=1)
+        px = self.path("px.h5")
+        with h5py.File(px, "w") as f:
+            f["pixel_values"] = np.random.default_rng(0).standard_normal((3, 3, 56, 56)).astype(np.float32)
+        r = valgrind(["encode", px, "-o", self.path("f.h5"), "--encoder", "dinov2", "--weights", ck,
+                      "--layers", "1,2", "--batch", "2", "-q"])
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertEqual(our_problems(r.stderr), [])
+        r = valgrind(["encode", px, "-o", self.path("g.h5"), "--encoder", "dinov2", "--weights", ck,
+                      "--layers", "3", "-q"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(our_problems(r.stderr), [])
+
 if __name__ == "__main__":
     common.main()
