@@ -30,6 +30,12 @@ typedef struct fmr_method_params {
 
 void fmr_method_params_defaults(fmr_method_params *p);
 
+/* Computes the coil maps every method uses (ESPIRiT on each slice's time-averaged k-space) and
+ * writes them to out_path as `maps` (slices, coils, h, w) complex64, the layout --sens reads.
+ * Collective over comm. */
+fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                       const fmr_espirit_opts *espirit, const char *out_path);
+
 /* A reconstruction method: state created once per file, then applied to each item. An item is
  * one frame of one slice, or a whole slice (all frames) for methods that couple frames. */
 typedef struct fmr_method_ops {

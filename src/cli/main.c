@@ -22,6 +22,7 @@ static const struct {
     {"eval", fmr_cmd_eval, "PSNR, SSIM, NMSE against a reference (fastMRI / CMRxRecon rules)"},
     {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
     {"checkpoint", fmr_cmd_checkpoint, "list and check the tensors of a safetensors checkpoint"},
+    {"maps", fmr_cmd_maps, "coil maps (ESPIRiT) as a file, for --sens and training"},
     {"encode", fmr_cmd_encode, "hidden states of a frozen foundation encoder (oneDNN)"},
     {"bench", fmr_cmd_bench, "benchmarks that print figures (encoder)"},
     {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
