@@ -6,6 +6,7 @@ find_package(OpenMP REQUIRED COMPONENTS C)
 find_package(PkgConfig REQUIRED)
 find_package(LibXml2 REQUIRED)
 find_package(PNG REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto) # SHA-256 of encoder checkpoints (model bundles)
 
 # ---- FFTW3 single precision (+ threads, + MPI); Debian has fftw3f.pc but no fftw3f_mpi.pc ----
 pkg_check_modules(FFTW3F IMPORTED_TARGET fftw3f)

@@ -2,9 +2,9 @@
 
 #include "fmrecon/recon.h"
 
-extern const fmr_method_ops fmr_method_zf, fmr_method_sense, fmr_method_cs;
+extern const fmr_method_ops fmr_method_zf, fmr_method_sense, fmr_method_cs, fmr_method_unrolled;
 
-static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, &fmr_method_cs, NULL};
+static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, &fmr_method_cs, &fmr_method_unrolled, NULL};
 
 void fmr_method_params_defaults(fmr_method_params *p)
 {

@@ -26,6 +26,8 @@ typedef struct fmr_method_params {
     double lambda_t;         /* cs: weight of l1 in the temporal Fourier domain */
     double lambda_s;         /* cs: weight of spatial total variation */
     int admm_iters;          /* cs: ADMM iterations */
+    const char *model_file;   /* unrolled: the model bundle (safetensors) */
+    const char *weights_file; /* unrolled: the frozen encoder's checkpoint */
 } fmr_method_params;
 
 void fmr_method_params_defaults(fmr_method_params *p);
@@ -51,6 +53,12 @@ typedef struct fmr_method_ops {
     void (*destroy)(void *state);
     /* Optional: seconds spent in data-consistency solves and, within them, in FFTW. */
     void (*timing)(const void *state, double *dc_seconds, double *fft_seconds);
+    /* Optional: further complex images per frame (the unrolled network's cascade outputs),
+     * written as datasets extra_name(k) when --save-cascades asks for them. extra_get copies
+     * extra k of frame f of the last run() into out (h*w). */
+    int (*extra_count)(const void *state);
+    void (*extra_name)(const void *state, int k, char *buf, size_t n);
+    void (*extra_get)(const void *state, int k, size_t f, fmr_cfloat *out);
 } fmr_method_ops;
 
 /* The method registered under name, or NULL. */
@@ -61,6 +69,7 @@ const fmr_method_ops *const *fmr_method_list(void);
 typedef struct fmr_recon_options {
     const char *method;   /* "zf" */
     int write_complex;    /* also write the complex image (methods that produce one) */
+    int save_extras;      /* also write the method's extra images (e.g. every cascade) */
     int batch;            /* items per rank per collective write (default 8) */
     const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
     fmr_open_options open; /* how to read the input (variable, mask file) */

@@ -21,6 +21,12 @@ static const char *help =
     "                     sense: CG-SENSE, (A^H A + lambda I) x = A^H y by PETSc CG, ESPIRiT maps\n"
     "                     cs: compressed sensing, l1 of the temporal Fourier transform + spatial TV,\n"
     "                     ADMM whose x-updates are the same PETSc solve (items = whole slices)\n"
+    "                     unrolled: the unrolled network (docs/model.md): a frozen foundation\n"
+    "                     encoder + UNETR decoder per cascade, PETSc CG data consistency\n"
+    "      --model FILE   unrolled: model bundle (e.g. models/demo_unrolled.safetensors)\n"
+    "      --weights FILE unrolled: the encoder checkpoint the bundle was trained with (checked\n"
+    "                     by SHA-256)\n"
+    "      --save-cascades  unrolled: also write cascade_0 (A^H y) .. cascade_T, complex64\n"
     "      --complex      also write the complex image (methods that produce one)\n"
     "      --batch N      items per rank between collective writes (default 8)\n"
     "      --lambda L     Tikhonov weight of sense (default 0.01; A^H A has norm <= 1)\n"
@@ -59,7 +65,8 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"espirit-cal", required_argument, 0, 1002}, {"espirit-threshold", required_argument, 0, 1003},
         {"espirit-crop", required_argument, 0, 1004}, {"lambda-t", required_argument, 0, 1005},
         {"lambda-s", required_argument, 0, 1006}, {"rho", required_argument, 0, 1007},
-        {"admm-iters", required_argument, 0, 1008},
+        {"admm-iters", required_argument, 0, 1008}, {"model", required_argument, 0, 1009},
+        {"weights", required_argument, 0, 1010}, {"save-cascades", no_argument, 0, 1011},
         {"help", no_argument, 0, 'h'},         {0}};
     fmr_recon_options opt;
     fmr_recon_options_defaults(&opt);
@@ -87,6 +94,9 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 1006: FMR_TRY(fmr_opt_double("--lambda-s", optarg, 0, 1e12, &mp->lambda_s)); break;
         case 1007: FMR_TRY(fmr_opt_double("--rho", optarg, 1e-12, 1e12, &mp->rho)); break;
         case 1008: FMR_TRY(fmr_opt_int("--admm-iters", optarg, 1, 100000, &v)); mp->admm_iters = (int)v; break;
+        case 1009: mp->model_file = optarg; break;
+        case 1010: mp->weights_file = optarg; break;
+        case 1011: opt.save_extras = 1; break;
         case 'V': opt.open.variable = optarg; break;
         case 2001: opt.open.no_prewhiten = 1; break;
         case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &opt.open.virtual_coils)); break;

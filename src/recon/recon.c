@@ -19,6 +19,7 @@ typedef struct {
     void *state;
     fmr_h5out *out;
     int write_complex;
+    int nextra; /* extra complex datasets (method's extra_count when asked for) */
 } pipeline;
 
 static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_options *opt, int nranks)
@@ -27,6 +28,11 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
     size_t d4[4] = {in->frames, in->slices, in->h, in->w};
     FMR_TRY(fmr_h5out_add_dataset(p->out, "reconstruction", FMR_F32, 4, d4));
     if (p->write_complex) FMR_TRY(fmr_h5out_add_dataset(p->out, "image", FMR_C64, 4, d4));
+    for (int k = 0; k < p->nextra; k++) {
+        char name[64];
+        p->m->extra_name(p->state, k, name, sizeof name);
+        FMR_TRY(fmr_h5out_add_dataset(p->out, name, FMR_C64, 4, d4));
+    }
     struct stat st;
     long long size = stat(in_path, &st) == 0 ? (long long)st.st_size : -1;
     cJSON *par = cJSON_CreateObject();
@@ -97,6 +103,8 @@ typedef struct {
     float *mask;       /* F x w */
     float *mag;        /* batch x F x h x w */
     fmr_cfloat *img;   /* batch x F x h x w, or NULL */
+    fmr_cfloat *extra; /* nextra x batch x F x h x w, or NULL */
+    size_t B;          /* items per round */
     size_t *lead;      /* batch x F (frame, slice) pairs */
 } recon_round;
 
@@ -119,6 +127,8 @@ static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
         for (size_t i = 0; i < n; i++) r->ks[f * n + i] *= r->mask[f * in->w + i % in->w];
     FMR_TRY(p->m->run(p->state, t, F, z, r->ks, r->mask, r->mag + slot * F * hw,
                       r->img ? r->img + slot * F * hw : NULL));
+    for (int k = 0; k < p->nextra; k++)
+        for (size_t f = 0; f < F; f++) p->m->extra_get(p->state, k, f, r->extra + ((k * r->B + slot) * F + f) * hw);
     r->st->read_s += t1 - t0;
     r->st->compute_s += fmr_wtime() - t1;
     return FMR_OK;
@@ -139,6 +149,13 @@ static fmr_err recon_flush(void *c, size_t n, const size_t *lead)
         fmr_err e = fmr_h5out_write_blocks(r->p->out, "image", n * r->F, 2, r->lead, r->img);
         if (!err) err = e;
     }
+    for (int k = 0; k < r->p->nextra; k++) {
+        char name[64];
+        r->p->m->extra_name(r->p->state, k, name, sizeof name);
+        const size_t hw = r->p->in->h * r->p->in->w;
+        fmr_err e = fmr_h5out_write_blocks(r->p->out, name, n * r->F, 2, r->lead, r->extra + k * r->B * r->F * hw);
+        if (!err) err = e;
+    }
     r->st->write_s += fmr_wtime() - t0;
     return err;
 }
@@ -148,13 +165,15 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
     const fmr_dataset_info *in = p->in;
     const size_t hw = in->h * in->w, F = p->m->per_slice ? in->frames : 1;
     const size_t B = p->m->per_slice ? 1 : (size_t)batch; /* a slice is already a batch of frames */
-    recon_round r = {.p = p, .st = st, .F = F};
+    recon_round r = {.p = p, .st = st, .F = F, .B = B};
     fmr_err err = fmr_alloc((void **)&r.ks, F * in->coils * hw * sizeof *r.ks, "k-space item");
     if (!err) err = fmr_alloc((void **)&r.mask, F * in->w * sizeof *r.mask, "masks");
     if (!err) err = fmr_alloc((void **)&r.mag, B * F * hw * sizeof *r.mag, "batch images");
     if (!err) err = fmr_alloc((void **)&r.lead, 2 * B * F * sizeof *r.lead, "batch list");
     if (!err && p->write_complex)
         err = fmr_alloc((void **)&r.img, B * F * hw * sizeof *r.img, "batch images");
+    if (!err && p->nextra)
+        err = fmr_alloc((void **)&r.extra, (size_t)p->nextra * B * F * hw * sizeof *r.extra, "cascade images");
     /* Allocation is agreed on before the collective loop starts. */
     int l = (int)err, g = 0;
     MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
@@ -171,6 +190,7 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
     fmr_free(r.mask);
     fmr_free(r.mag);
     fmr_free(r.img);
+    fmr_free(r.extra);
     fmr_free(r.lead);
     return err;
 }
@@ -197,6 +217,12 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     if (!err) {
         p.in = fmr_dataset_get_info(p.ds);
         err = p.m->create(&p.state, p.ds, &opt->params);
+    }
+    if (!err && opt->save_extras) {
+        if (!p.m->extra_count)
+            err = fmr_error(FMR_ERR_ARG, "method '%s' has no intermediate images; drop --save-cascades", p.m->name);
+        else
+            p.nextra = p.m->extra_count(p.state);
     }
     int l = (int)err, g = 0;
     MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);

@@ -1,0 +1,25 @@
+/* The unrolled network's model bundle (docs/model.md, "Bundle file"): decoder weights, the
+ * learned data-consistency weights and the metadata that ties it to one encoder checkpoint. */
+#ifndef FMR_NN_BUNDLE_H
+#define FMR_NN_BUNDLE_H
+
+#include "fmrecon/error.h"
+#include "fmrecon/safetensors.h"
+
+typedef struct fmr_bundle {
+    fmr_safetensors *st;
+    char path[1024];
+    char encoder[64];
+    char encoder_sha256[65];
+    int taps[4], ntaps;
+    int grid, feature_size, cascades, shared, soft_dc, cg_iters;
+    float *dc_weight; /* lambda_t (cg) or eta_t (soft), [cascades] */
+} fmr_bundle;
+
+fmr_err fmr_bundle_open(const char *path, fmr_bundle **b);
+void fmr_bundle_close(fmr_bundle **b);
+
+/* SHA-256 of a whole file as 64 lowercase hex digits (OpenSSL). */
+fmr_err fmr_sha256_file(const char *path, char hex[65]);
+
+#endif

@@ -1,0 +1,25 @@
+/* The unrolled network's trainable UNETR-style decoder (docs/model.md), on oneDNN. */
+#ifndef FMR_NN_UNETR_H
+#define FMR_NN_UNETR_H
+
+#include "fmrecon/error.h"
+#include "fmrecon/safetensors.h"
+
+typedef struct fmr_unetr_config {
+    int width;        /* encoder width D */
+    int grid;         /* token grid G; the decoder works at 16 G */
+    int feature_size; /* F */
+    int ntaps;        /* 3 (bottleneck = third tap) or 4 */
+} fmr_unetr_config;
+
+typedef struct fmr_unetr fmr_unetr;
+
+/* Weights are read from st under prefix (e.g. "cascades.0.decoder."); st must outlive the
+ * decoder. Every tensor is checked (name and shape) here. */
+fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c, fmr_unetr **u);
+void fmr_unetr_destroy(fmr_unetr **u);
+
+/* image: (b, 2, 16G, 16G); taps[k]: hidden states (b, 1 + G*G, D); out: (b, 2, 16G, 16G). */
+fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps, float *out);
+
+#endif
