@@ -2,6 +2,7 @@
  * pass/fail. Random weights with the published layouts stand in for the real checkpoints (the
  * speed does not depend on the values). */
 #include <cjson/cJSON.h>
+#include <complex.h>
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
@@ -14,7 +15,13 @@
 #include "cli.h"
 #include "fmrecon/array.h"
 #include "fmrecon/encoder.h"
+#include "fmrecon/dc.h"
 #include "fmrecon/log.h"
+#include "fmrecon/recon.h"
+#include "fmrecon/sense.h"
+#include "fmrecon/sim.h"
+#include "nn/resize.h"
+#include "nn/unetr.h"
 
 #ifndef FMR_PYTHON_DIR
 #define FMR_PYTHON_DIR ""
@@ -221,10 +228,227 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
     return err;
 }
 
+/* ---- fmrecon bench unrolled: where one frame's time goes -------------------------------- */
+
+static const char *help_unrolled =
+    "usage: fmrecon bench unrolled [options]\n\n"
+    "Per-frame time of the unrolled network's parts at a given size: the frozen encoder (input\n"
+    "mapping + forward to the deepest tap), the UNETR decoder (resizes + forward), one data-\n"
+    "consistency solve (PETSc CG on the SENSE normal operator) and I/O (reading k-space, writing\n"
+    "the image: measured by reconstructing a simulated file). Random weights of the published\n"
+    "encoder layout and a random decoder; speed does not depend on the values.\n\n"
+    "  --encoder ID        clip-vit-b16 (default), dinov2-s14, dinov2-b14, biomedclip-b16\n"
+    "  --grid G            token grid (default 14: 224 for patch 16, 196 for patch 14)\n"
+    "  --feature-size F    decoder feature size (default 16)\n"
+    "  --taps LIST         default 2,4,6\n"
+    "  --cascades T        default 4\n"
+    "  --cg-iters N        CG iterations per cascade (default 10)\n"
+    "  --matrix HxW        image size (default 192x160), --coils C (default 8)\n"
+    "  --batch N           frames per encoder/decoder pass (default 8)\n"
+    "  --repeats N         timed runs, best kept (default 3)\n"
+    "  --json FILE         also write the figures as JSON\n";
+
+static double best_of(long reps, fmr_err *err, fmr_err (*fn)(void *), void *ctx)
+{
+    double best = 1e30;
+    for (long r = 0; !*err && r <= reps; r++) {
+        double t0 = fmr_wtime();
+        *err = fn(ctx);
+        double t = fmr_wtime() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    return best;
+}
+
+typedef struct {
+    fmr_encoder *enc;
+    fmr_unetr *dec;
+    fmr_dc *dc;
+    int b, es, R, h, w, taps[4], ntaps;
+    fmr_cfloat *img, *rhs, *x;
+    float *pix, *feat[4], *plane, *dimg, *dout, *res;
+} ub_ctx;
+
+static fmr_err ub_enc(void *p)
+{
+    ub_ctx *c = p;
+    FMR_TRY(fmr_encoder_map_input(c->enc, FMR_MAP_COMPLEX3, c->img, (size_t)c->b, c->h, c->w, c->es, c->pix));
+    return fmr_encoder_forward(c->enc, c->pix, c->b, c->es, c->es, c->taps, c->ntaps, c->feat);
+}
+
+static fmr_err ub_dec(void *p)
+{
+    ub_ctx *c = p;
+    FMR_TRY(fmr_resize_bilinear(c->plane, 2 * (size_t)c->b, c->h, c->w, c->R, c->R, c->dimg));
+    FMR_TRY(fmr_unetr_forward(c->dec, c->b, c->dimg, (const float *const *)c->feat, c->dout));
+    return fmr_resize_bilinear(c->dout, 2 * (size_t)c->b, c->R, c->R, c->h, c->w, c->res);
+}
+
+static fmr_err ub_dc(void *p)
+{
+    ub_ctx *c = p;
+    memset(c->x, 0, (size_t)c->h * c->w * sizeof *c->x);
+    return fmr_dc_solve(c->dc, c->rhs, c->x, 1, NULL);
+}
+
+static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
+{
+    static const struct option lo[] = {{"encoder", required_argument, 0, 'e'}, {"grid", required_argument, 0, 'g'},
+                                       {"feature-size", required_argument, 0, 'f'}, {"taps", required_argument, 0, 't'},
+                                       {"cascades", required_argument, 0, 'T'}, {"cg-iters", required_argument, 0, 'i'},
+                                       {"matrix", required_argument, 0, 'm'}, {"coils", required_argument, 0, 'c'},
+                                       {"batch", required_argument, 0, 'b'}, {"repeats", required_argument, 0, 'r'},
+                                       {"json", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+                                       {0}};
+    const char *id = "clip-vit-b16", *taps = "2,4,6", *json = NULL;
+    long grid = 14, F = 16, T = 4, iters = 10, coils = 8, batch = 8, reps = 3;
+    size_t H = 192, W = 160;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'e': id = optarg; break;
+        case 'g': FMR_TRY(fmr_opt_int("--grid", optarg, 1, 64, &grid)); break;
+        case 'f': FMR_TRY(fmr_opt_int("--feature-size", optarg, 1, 256, &F)); break;
+        case 't': taps = optarg; break;
+        case 'T': FMR_TRY(fmr_opt_int("--cascades", optarg, 1, 64, &T)); break;
+        case 'i': FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 1000, &iters)); break;
+        case 'm': FMR_TRY(fmr_opt_matrix("--matrix", optarg, &H, &W)); break;
+        case 'c': FMR_TRY(fmr_opt_int("--coils", optarg, 1, 128, &coils)); break;
+        case 'b': FMR_TRY(fmr_opt_int("--batch", optarg, 1, 64, &batch)); break;
+        case 'r': FMR_TRY(fmr_opt_int("--repeats", optarg, 1, 100, &reps)); break;
+        case 'j': json = optarg; break;
+        case 'h': return fmr_cli_help(cli, help_unrolled), FMR_OK;
+        default: return fmr_opt_bad("bench unrolled", c, argv);
+        }
+    }
+    ub_ctx u = {.b = (int)batch, .h = (int)H, .w = (int)W};
+    u.ntaps = parse_list(taps, u.taps, 4);
+    if (u.ntaps < 3) return fmr_error(FMR_ERR_ARG, "--taps: '%s' is not 3 or 4 layer indices", taps);
+    if (cli->rank != 0) return FMR_OK;
+    int deepest = 0;
+    for (int k = 0; k < u.ntaps; k++) deepest = u.taps[k] > deepest ? u.taps[k] : deepest;
+    fmr_encoder_family fam;
+    int width, patch;
+    FMR_TRY(fmr_encoder_parse_id(id, &fam, &width, &patch));
+    void *buf;
+    size_t len;
+    FMR_TRY(fmr_encoder_synthesize(id, deepest, fam == FMR_ENC_DINOV2 ? 37 : (int)grid, 1, &buf, &len));
+    char path[512];
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(path, sizeof path, "%s/fmr-bench-unrolled-%d.safetensors", tmp, (int)getpid());
+    FILE *f = fopen(path, "wb");
+    fmr_err err = (!f || fwrite(buf, 1, len, f) != len) ? fmr_error(FMR_ERR_IO, "%s: cannot write", path) : FMR_OK;
+    if (f) fclose(f);
+    free(buf);
+    if (!err) err = fmr_encoder_create(path, id, deepest, &u.enc);
+    int tokens = 0;
+    const size_t hw = H * W, B = (size_t)batch;
+    u.es = (int)grid * patch, u.R = 16 * (int)grid;
+    if (!err) err = fmr_encoder_tokens(u.enc, u.es, u.es, &tokens);
+    const fmr_unetr_config uc = {.width = width, .grid = (int)grid, .feature_size = (int)F, .ntaps = u.ntaps};
+    if (!err) err = fmr_unetr_create(NULL, "", &uc, &u.dec);
+    fmr_cfloat *maps = NULL;
+    fmr_sense *op = NULL;
+    float *mask = NULL;
+    const size_t R2 = (size_t)u.R * u.R;
+    if (!err) err = fmr_alloc((void **)&u.img, B * hw * sizeof *u.img, "bench");
+    if (!err) err = fmr_alloc((void **)&u.pix, B * 3 * (size_t)u.es * u.es * sizeof(float), "bench");
+    for (int k = 0; !err && k < u.ntaps; k++) err = fmr_alloc((void **)&u.feat[k], B * tokens * width * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&u.plane, 2 * B * hw * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&u.dimg, 2 * B * R2 * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&u.dout, 2 * B * R2 * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&u.res, 2 * B * hw * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&maps, (size_t)coils * hw * sizeof *maps, "bench");
+    if (!err) err = fmr_alloc((void **)&mask, W * sizeof *mask, "bench");
+    if (!err) err = fmr_alloc((void **)&u.rhs, hw * sizeof *u.rhs, "bench");
+    if (!err) err = fmr_alloc((void **)&u.x, hw * sizeof *u.x, "bench");
+    fmr_rng rng;
+    fmr_rng_seed(&rng, 3);
+    for (size_t i = 0; !err && i < B * hw; i++) {
+        u.img[i] = (float)fmr_rng_normal(&rng) + I * (float)fmr_rng_normal(&rng);
+        u.plane[i] = crealf(u.img[i]), u.plane[B * hw + i] = cimagf(u.img[i]);
+    }
+    for (size_t i = 0; !err && i < (size_t)coils * hw; i++)
+        maps[i] = (float)(fmr_rng_normal(&rng) / sqrt((double)coils)) + I * (float)(fmr_rng_normal(&rng) / sqrt((double)coils));
+    for (size_t i = 0; !err && i < W; i++) mask[i] = (i % 8 == 0) || (i >= W / 2 - 12 && i < W / 2 + 12);
+    for (size_t i = 0; !err && i < hw; i++) u.rhs[i] = u.img[i];
+    fmr_sense_desc sd = {.h = H, .w = W, .ncoils = (size_t)coils, .maps = maps, .comm = MPI_COMM_SELF};
+    if (!err) err = fmr_sense_create(&op, &sd);
+    if (!err) err = fmr_sense_set_mask(op, mask, 1);
+    if (!err) err = fmr_dc_create(&u.dc, op, H, W);
+    if (!err) err = fmr_dc_set(u.dc, 0.05, 0.0, (int)iters);
+    const double t_enc = best_of(reps, &err, ub_enc, &u) / (double)B, t_dec = best_of(reps, &err, ub_dec, &u) / (double)B,
+                 t_dc = best_of(reps, &err, ub_dc, &u);
+    /* I/O: read + write per frame, from a zero-filled reconstruction of a simulated file */
+    double t_io = 0;
+    char sim[512], out[512];
+    snprintf(sim, sizeof sim, "%s/fmr-bench-unrolled-%d.h5", tmp, (int)getpid());
+    snprintf(out, sizeof out, "%s/fmr-bench-unrolled-%d-out.h5", tmp, (int)getpid());
+    if (!err) {
+        fmr_sim_params sp;
+        fmr_sim_defaults(&sp);
+        sp.frames = B, sp.slices = 1, sp.coils = (size_t)coils, sp.h = H, sp.w = W;
+        err = fmr_sim_write(MPI_COMM_SELF, sim, &sp, NULL);
+    }
+    if (!err) {
+        fmr_recon_options ro;
+        fmr_recon_options_defaults(&ro);
+        fmr_recon_stats st;
+        err = fmr_recon_file(MPI_COMM_SELF, sim, out, &ro, &st);
+        t_io = (st.read_s + st.write_s) / (double)B;
+    }
+    unlink(sim), unlink(out), unlink(path);
+    if (!err) {
+        const double per_cascade = t_enc + t_dec + t_dc, total = (double)T * per_cascade + t_io;
+        printf("fmrecon bench unrolled: %s, grid %ld (encoder input %d, decoder %d), F %ld, taps %s, %ld cascades,\n"
+               "  CG %ld iterations, %zux%zu x %ld coils, batch %ld, %d thread%s\n",
+               id, grid, u.es, u.R, F, taps, T, iters, H, W, coils, batch, omp_get_max_threads(),
+               omp_get_max_threads() == 1 ? "" : "s");
+        printf("  per frame and cascade: encoder %8.1f ms  decoder %8.1f ms  data consistency %8.1f ms\n", 1e3 * t_enc,
+               1e3 * t_dec, 1e3 * t_dc);
+        printf("  per frame (all cascades + I/O %.1f ms): %.1f ms; shares: encoder %.0f %%, decoder %.0f %%, data "
+               "consistency %.0f %%, I/O %.1f %%\n",
+               1e3 * t_io, 1e3 * total, 100 * T * t_enc / total, 100 * T * t_dec / total, 100 * T * t_dc / total,
+               100 * t_io / total);
+        printf("  the encoder takes %.1fx the decoder's time and %.1fx the data consistency's\n", t_enc / t_dec, t_enc / t_dc);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "encoder", id);
+            cJSON_AddNumberToObject(o, "grid", (double)grid);
+            cJSON_AddNumberToObject(o, "feature_size", (double)F);
+            cJSON_AddNumberToObject(o, "cascades", (double)T);
+            cJSON_AddNumberToObject(o, "cg_iters", (double)iters);
+            cJSON_AddNumberToObject(o, "threads", omp_get_max_threads());
+            cJSON_AddNumberToObject(o, "encoder_ms_per_frame_cascade", 1e3 * t_enc);
+            cJSON_AddNumberToObject(o, "decoder_ms_per_frame_cascade", 1e3 * t_dec);
+            cJSON_AddNumberToObject(o, "dc_ms_per_frame_cascade", 1e3 * t_dc);
+            cJSON_AddNumberToObject(o, "io_ms_per_frame", 1e3 * t_io);
+            cJSON_AddNumberToObject(o, "total_ms_per_frame", 1e3 * total);
+            char *js = cJSON_Print(o);
+            FILE *jf = fopen(json, "w");
+            if (!jf || fputs(js, jf) < 0) err = fmr_error(FMR_ERR_IO, "%s: cannot write", json);
+            if (jf) fclose(jf);
+            free(js);
+            cJSON_Delete(o);
+        }
+    }
+    fmr_dc_destroy(&u.dc);
+    fmr_sense_destroy(&op);
+    fmr_unetr_destroy(&u.dec);
+    fmr_encoder_destroy(&u.enc);
+    fmr_free(u.img), fmr_free(u.pix), fmr_free(u.plane), fmr_free(u.dimg), fmr_free(u.dout), fmr_free(u.res);
+    for (int k = 0; k < 4; k++) fmr_free(u.feat[k]);
+    fmr_free(maps), fmr_free(mask), fmr_free(u.rhs), fmr_free(u.x);
+    return err;
+}
+
 fmr_err fmr_cmd_bench(fmr_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-        return fmr_cli_help(cli, "usage: fmrecon bench encoder [options]   (fmrecon bench encoder --help)\n"), FMR_OK;
+        return fmr_cli_help(cli, "usage: fmrecon bench encoder|unrolled [options]   (fmrecon bench NAME --help)\n"), FMR_OK;
     if (!strcmp(argv[1], "encoder")) return bench_encoder(cli, argc - 1, argv + 1);
-    return fmr_error(FMR_ERR_ARG, "bench: unknown benchmark '%s' (encoder)", argv[1]);
+    if (!strcmp(argv[1], "unrolled")) return bench_unrolled(cli, argc - 1, argv + 1);
+    return fmr_error(FMR_ERR_ARG, "bench: unknown benchmark '%s' (encoder, unrolled)", argv[1]);
 }

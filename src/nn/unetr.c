@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
+#include "../core/rng.h"
 #include "dnnl_util.h"
 #include "fmrecon/array.h"
 #include "unetr.h"
@@ -36,7 +39,8 @@ typedef struct uplan {
 } uplan;
 
 struct fmr_unetr {
-    const fmr_safetensors *st;
+    const fmr_safetensors *st; /* NULL: random weights (benchmarks) */
+    fmr_rng rng;
     char prefix[128];
     fmr_unetr_config c;
     dnnl_engine_t eng;
@@ -89,13 +93,19 @@ static fmr_err load_weight(fmr_unetr *u, uplan *pl, const char *key, int nd, con
 {
     char full[256];
     snprintf(full, sizeof full, "%s%s", u->prefix, key);
-    const fmr_st_tensor *t = fmr_st_find(u->st, full);
-    if (!t) return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", fmr_st_label(u->st), full);
     size_t numel = 1;
     for (int i = 0; i < nd; i++) numel *= (size_t)want[i];
     float *w = NULL;
-    FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "decoder weights"));
-    fmr_err err = fmr_st_read_f32(u->st, full, nd, want, w);
+    fmr_err err = FMR_OK;
+    if (u->st) {
+        if (!fmr_st_find(u->st, full)) return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", fmr_st_label(u->st), full);
+        FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "decoder weights"));
+        err = fmr_st_read_f32(u->st, full, nd, want, w);
+    } else { /* benchmarks: random weights of the right shapes, He-scaled */
+        FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "decoder weights"));
+        const double sd = sqrt(2.0 * (double)want[0] / (double)numel);
+        for (size_t i = 0; i < numel; i++) w[i] = (float)(sd * fmr_rng_normal(&u->rng));
+    }
     dnnl_memory_t ms = NULL;
     fmr_prim r = {0};
     if (!err) err = fmr_mem(&ms, src_md, u->eng, w);
@@ -400,6 +410,7 @@ fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fm
     if (!u) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoder)");
     u->st = st;
     u->c = *c;
+    fmr_rng_seed(&u->rng, 12345);
     snprintf(u->prefix, sizeof u->prefix, "%s", prefix);
     fmr_err err = fmr_dnnl_acquire(&u->eng, &u->strm);
     if (err) {

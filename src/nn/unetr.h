@@ -15,7 +15,8 @@ typedef struct fmr_unetr_config {
 typedef struct fmr_unetr fmr_unetr;
 
 /* Weights are read from st under prefix (e.g. "cascades.0.decoder."); st must outlive the
- * decoder. Every tensor is checked (name and shape) here. */
+ * decoder. Every tensor is checked (name and shape) here. st NULL: random weights of the right
+ * shapes (benchmarks). */
 fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c, fmr_unetr **u);
 void fmr_unetr_destroy(fmr_unetr **u);
 
