@@ -21,7 +21,8 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
     if (any) {
         fmr_dataset_close(&ds);
-        return err ? err : fmr_error(FMR_ERR_MPI, "%s: another rank could not open the file", in_path);
+        return err ? err
+                   : fmr_error(FMR_ERR_MPI, "%s: another rank could not open the file", in_path);
     }
     const fmr_dataset_info *in = fmr_dataset_get_info(ds);
     fmr_method_params par;
@@ -41,15 +42,19 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
     const size_t dims[4] = {in->slices, in->coils, in->h, in->w};
     err = fmr_h5out_add_dataset(out, "maps", FMR_C64, 4, dims);
     if (!err) err = fmr_h5out_attr_string(out, "maps", "axes", "slice,coil,readout,phase_encode");
-    if (!err) err = fmr_h5out_attr_string(out, "maps", "method", "ESPIRiT on the time-averaged k-space of each slice");
+    if (!err)
+        err = fmr_h5out_attr_string(out, "maps", "method",
+                                    "ESPIRiT on the time-averaged k-space of each slice");
     if (!err) err = fmr_h5out_attr_string(out, "maps", "source", in_path);
     if (!err) err = fmr_alloc((void **)&mine, (nz ? nz : 1) * n * sizeof *mine, "coil maps");
     if (!err) err = fmr_maps_create(&maps, ds, &par);
     for (size_t z = 0; !err && z < nz; z++) {
         const fmr_cfloat *m;
         err = fmr_maps_get(maps, z0 + z, &m);
-        if (!err) memcpy(mine + z * n, m, n * sizeof *m);
-        else fmr_error_context(err, "slice %zu: ", z0 + z);
+        if (!err)
+            memcpy(mine + z * n, m, n * sizeof *m);
+        else
+            fmr_error_context(err, "slice %zu: ", z0 + z);
     }
     int lerr = err != FMR_OK;
     MPI_Allreduce(&lerr, &any, 1, MPI_INT, MPI_MAX, comm);
@@ -57,7 +62,8 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
         size_t lead[1024];
         size_t done = 0;
         /* slices are contiguous per rank: one block per slice */
-        for (size_t z = 0; z < nz && z < 1024; z++) lead[z] = z0 + z, done++;
+        for (size_t z = 0; z < nz && z < 1024; z++)
+            lead[z] = z0 + z, done++;
         err = done == nz ? fmr_h5out_write_blocks(out, "maps", nz, 1, lead, mine)
                          : fmr_error(FMR_ERR_ARG, "more than 1024 slices per rank");
     } else if (!err) {

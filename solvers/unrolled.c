@@ -12,6 +12,7 @@
 #include "fmrecon/recon.h"
 #include "nn/bundle.h"
 #include "nn/resize.h"
+#include "nn/unet.h"
 #include "nn/unetr.h"
 #include "slice_dc.h"
 
@@ -23,7 +24,9 @@ typedef struct {
     fmr_bundle *bundle;
     fmr_encoder *enc;
     fmr_unetr **dec; /* one per cascade, or one shared */
+    fmr_unet **unet; /* denoiser "unet": one per cascade, or one shared */
     int ndec, enc_size, dec_size, deepest;
+    int ph, pw;      /* unet: padded image size (multiples of 2^pools) */
     size_t frames;   /* frames of the last run */
     fmr_cfloat *x;   /* (T + 1) x frames x hw: every cascade's output of the last run */
     fmr_cfloat *aty; /* frames x hw: A^H y */
@@ -37,27 +40,62 @@ static void unrolled_destroy(void *p)
     unrolled_state *s = p;
     if (!s) return;
     fmr_slice_dc_release(&s->sd);
-    for (int i = 0; i < s->ndec; i++) fmr_unetr_destroy(&s->dec[i]);
+    for (int i = 0; s->dec && i < s->ndec; i++)
+        fmr_unetr_destroy(&s->dec[i]);
+    for (int i = 0; s->unet && i < s->ndec; i++)
+        fmr_unet_destroy(&s->unet[i]);
     free(s->dec);
+    free(s->unet);
     fmr_encoder_destroy(&s->enc);
     fmr_bundle_close(&s->bundle);
     fmr_free(s->x), fmr_free(s->aty), fmr_free(s->z), fmr_free(s->rhs), fmr_free(s->tmp);
     fmr_free(s->pix), fmr_free(s->dimg), fmr_free(s->dout), fmr_free(s->plane), fmr_free(s->res);
-    for (int k = 0; k < 4; k++) fmr_free(s->taps[k]);
+    for (int k = 0; k < 4; k++)
+        fmr_free(s->taps[k]);
     free(s);
+}
+
+/* The E2E-VarNet-style baseline: the fastMRI U-Net on the image padded to a multiple of 2^pools. */
+static fmr_err load_unet(unrolled_state *s)
+{
+    const fmr_bundle *b = s->bundle;
+    const int m = 1 << b->pools;
+    s->ph = ((int)s->in->h + m - 1) / m * m, s->pw = ((int)s->in->w + m - 1) / m * m;
+    s->ndec = b->shared ? 1 : b->cascades;
+    if (!(s->unet = calloc((size_t)s->ndec, sizeof *s->unet)))
+        return fmr_error(FMR_ERR_NOMEM, "out of memory (U-Nets)");
+    for (int t = 0; t < s->ndec; t++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "cascades.%d.unet.", t);
+        FMR_TRY(fmr_unet_create(b->st, prefix, b->chans, b->pools, &s->unet[t]));
+    }
+    const size_t B = FRAME_BATCH, P = (size_t)s->ph * s->pw, hw = s->in->h * s->in->w;
+    FMR_TRY(fmr_alloc((void **)&s->dimg, B * 2 * P * sizeof(float), "U-Net input"));
+    FMR_TRY(fmr_alloc((void **)&s->dout, B * 2 * P * sizeof(float), "U-Net output"));
+    FMR_TRY(fmr_alloc((void **)&s->plane, B * 2 * hw * sizeof(float), "image planes"));
+    FMR_TRY(fmr_alloc((void **)&s->res, B * 2 * hw * sizeof(float), "denoiser residual"));
+    FMR_TRY(fmr_alloc((void **)&s->rhs, hw * sizeof *s->rhs, "right-hand side"));
+    FMR_TRY(fmr_alloc((void **)&s->tmp, hw * sizeof *s->tmp, "work image"));
+    return FMR_OK;
 }
 
 static fmr_err load_model(unrolled_state *s, const fmr_method_params *par)
 {
-    if (!par->model_file) return fmr_error(FMR_ERR_ARG, "method unrolled needs --model BUNDLE.safetensors");
-    if (!par->weights_file) return fmr_error(FMR_ERR_ARG, "method unrolled needs --weights ENCODER.safetensors");
+    if (!par->model_file)
+        return fmr_error(FMR_ERR_ARG, "method unrolled needs --model BUNDLE.safetensors");
     FMR_TRY(fmr_bundle_open(par->model_file, &s->bundle));
     const fmr_bundle *b = s->bundle;
+    if (b->unet) return load_unet(s);
+    if (!par->weights_file)
+        return fmr_error(FMR_ERR_ARG,
+                         "method unrolled needs --weights ENCODER.safetensors (%s uses encoder %s)",
+                         b->path, b->encoder);
     char sha[65];
     FMR_TRY(fmr_sha256_file(par->weights_file, sha));
     if (strcmp(sha, b->encoder_sha256))
         return fmr_error(FMR_ERR_ARG,
-                         "%s: encoder checkpoint SHA-256 %.12s... differs from the %.12s... that %s was trained with "
+                         "%s: encoder checkpoint SHA-256 %.12s... differs from the %.12s... that "
+                         "%s was trained with "
                          "(encoder %s); pass the same --weights file",
                          par->weights_file, sha, b->encoder_sha256, b->path, b->encoder);
     s->deepest = 0;
@@ -70,18 +108,22 @@ static fmr_err load_model(unrolled_state *s, const fmr_method_params *par)
     int tokens;
     FMR_TRY(fmr_encoder_tokens(s->enc, s->enc_size, s->enc_size, &tokens));
     s->ndec = b->shared ? 1 : b->cascades;
-    if (!(s->dec = calloc((size_t)s->ndec, sizeof *s->dec))) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoders)");
-    const fmr_unetr_config uc = {.width = ec->width, .grid = b->grid, .feature_size = b->feature_size, .ntaps = b->ntaps};
+    if (!(s->dec = calloc((size_t)s->ndec, sizeof *s->dec)))
+        return fmr_error(FMR_ERR_NOMEM, "out of memory (decoders)");
+    const fmr_unetr_config uc = {
+        .width = ec->width, .grid = b->grid, .feature_size = b->feature_size, .ntaps = b->ntaps};
     for (int t = 0; t < s->ndec; t++) {
         char prefix[64];
         snprintf(prefix, sizeof prefix, "cascades.%d.decoder.", t);
         FMR_TRY(fmr_unetr_create(b->st, prefix, &uc, &s->dec[t]));
     }
-    const size_t B = FRAME_BATCH, R2 = (size_t)s->dec_size * s->dec_size, E2 = (size_t)s->enc_size * s->enc_size;
+    const size_t B = FRAME_BATCH, R2 = (size_t)s->dec_size * s->dec_size,
+                 E2 = (size_t)s->enc_size * s->enc_size;
     const size_t hw = s->in->h * s->in->w;
     FMR_TRY(fmr_alloc((void **)&s->pix, B * 3 * E2 * sizeof(float), "encoder input"));
     for (int k = 0; k < b->ntaps; k++)
-        FMR_TRY(fmr_alloc((void **)&s->taps[k], B * (size_t)tokens * ec->width * sizeof(float), "encoder features"));
+        FMR_TRY(fmr_alloc((void **)&s->taps[k], B * (size_t)tokens * ec->width * sizeof(float),
+                          "encoder features"));
     FMR_TRY(fmr_alloc((void **)&s->dimg, B * 2 * R2 * sizeof(float), "decoder input"));
     FMR_TRY(fmr_alloc((void **)&s->dout, B * 2 * R2 * sizeof(float), "decoder output"));
     FMR_TRY(fmr_alloc((void **)&s->plane, B * 2 * hw * sizeof(float), "image planes"));
@@ -101,7 +143,8 @@ static fmr_err unrolled_create(void **out, fmr_dataset *ds, const fmr_method_par
     if (!err) {
         fmr_method_params p = *par;
         p.rtol = 0;
-        err = fmr_slice_dc_init(&s->sd, ds, &p, s->bundle->dc_weight[0], s->bundle->soft_dc ? 1 : s->bundle->cg_iters);
+        err = fmr_slice_dc_init(&s->sd, ds, &p, s->bundle->dc_weight[0],
+                                s->bundle->soft_dc ? 1 : s->bundle->cg_iters);
     }
     if (err) {
         unrolled_destroy(s);
@@ -120,7 +163,8 @@ static fmr_err denoise(unrolled_state *s, int t, const fmr_cfloat *x, size_t n, 
     /* u = x / max|x|, kept in z until the residual is added */
     for (size_t f = 0; f < n; f++) {
         float mx = 0;
-        for (size_t i = 0; i < hw; i++) mx = fmaxf(mx, cabsf(x[f * hw + i]));
+        for (size_t i = 0; i < hw; i++)
+            mx = fmaxf(mx, cabsf(x[f * hw + i]));
         scale[f] = mx > 0 ? mx : 1;
         for (size_t i = 0; i < hw; i++) {
             const fmr_cfloat u = x[f * hw + i] / scale[f];
@@ -130,23 +174,41 @@ static fmr_err denoise(unrolled_state *s, int t, const fmr_cfloat *x, size_t n, 
         }
     }
     double t0 = fmr_wtime();
-    FMR_TRY(fmr_encoder_map_input(s->enc, FMR_MAP_COMPLEX3, z, n, H, W, s->enc_size, s->pix));
-    FMR_TRY(fmr_encoder_forward(s->enc, s->pix, (int)n, s->enc_size, s->enc_size, s->bundle->taps, s->bundle->ntaps,
-                                s->taps));
-    double t1 = fmr_wtime();
-    FMR_TRY(fmr_resize_bilinear(s->plane, 2 * n, H, W, R, R, s->dimg));
-    FMR_TRY(fmr_unetr_forward(s->dec[s->ndec == 1 ? 0 : t], (int)n, s->dimg, (const float *const *)s->taps, s->dout));
-    FMR_TRY(fmr_resize_bilinear(s->dout, 2 * n, R, R, H, W, s->res));
-    s->enc_s += t1 - t0;
-    s->dec_s += fmr_wtime() - t1;
+    if (s->unet) {
+        /* zero-pad [Re u, Im u] to the U-Net's size (centred), run, crop the residual back */
+        const int ph = s->ph, pw = s->pw, oy = (ph - H) / 2, ox = (pw - W) / 2;
+        memset(s->dimg, 0, 2 * n * (size_t)ph * pw * sizeof(float));
+        for (size_t c = 0; c < 2 * n; c++)
+            for (int y = 0; y < H; y++)
+                memcpy(s->dimg + (c * ph + (size_t)(y + oy)) * pw + ox,
+                       s->plane + (c * H + (size_t)y) * W, (size_t)W * sizeof(float));
+        FMR_TRY(fmr_unet_forward(s->unet[s->ndec == 1 ? 0 : t], (int)n, ph, pw, s->dimg, s->dout));
+        for (size_t c = 0; c < 2 * n; c++)
+            for (int y = 0; y < H; y++)
+                memcpy(s->res + (c * H + (size_t)y) * W,
+                       s->dout + (c * ph + (size_t)(y + oy)) * pw + ox, (size_t)W * sizeof(float));
+        s->dec_s += fmr_wtime() - t0;
+    } else {
+        FMR_TRY(fmr_encoder_map_input(s->enc, FMR_MAP_COMPLEX3, z, n, H, W, s->enc_size, s->pix));
+        FMR_TRY(fmr_encoder_forward(s->enc, s->pix, (int)n, s->enc_size, s->enc_size,
+                                    s->bundle->taps, s->bundle->ntaps, s->taps));
+        double t1 = fmr_wtime();
+        FMR_TRY(fmr_resize_bilinear(s->plane, 2 * n, H, W, R, R, s->dimg));
+        FMR_TRY(fmr_unetr_forward(s->dec[s->ndec == 1 ? 0 : t], (int)n, s->dimg,
+                                  (const float *const *)s->taps, s->dout));
+        FMR_TRY(fmr_resize_bilinear(s->dout, 2 * n, R, R, H, W, s->res));
+        s->enc_s += t1 - t0;
+        s->dec_s += fmr_wtime() - t1;
+    }
     for (size_t f = 0; f < n; f++)
         for (size_t i = 0; i < hw; i++)
-            z[f * hw + i] = x[f * hw + i] + scale[f] * (s->res[(2 * f) * hw + i] + I * s->res[(2 * f + 1) * hw + i]);
+            z[f * hw + i] = x[f * hw + i] + scale[f] * (s->res[(2 * f) * hw + i] +
+                                                        I * s->res[(2 * f + 1) * hw + i]);
     return FMR_OK;
 }
 
-static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice, const fmr_cfloat *ks,
-                            const float *masks, float *mag, fmr_cfloat *img)
+static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice,
+                            const fmr_cfloat *ks, const float *masks, float *mag, fmr_cfloat *img)
 {
     (void)frame0;
     unrolled_state *s = p;
@@ -182,23 +244,29 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
             fmr_cfloat *xf = xn + f * hw;
             if (!b->soft_dc) {
                 /* (A^H A + lambda I) x = A^H y + lambda z, started at z */
-                for (size_t i = 0; i < hw; i++) s->rhs[i] = ay[i] + (float)w * zf[i];
+                for (size_t i = 0; i < hw; i++)
+                    s->rhs[i] = ay[i] + (float)w * zf[i];
                 memcpy(xf, zf, hw * sizeof *xf);
                 FMR_TRY(fmr_slice_dc_solve(&s->sd, s->rhs, xf, 1));
             } else {
                 /* x_{t+1} = z - eta (A^H A x_t - A^H y) */
                 FMR_TRY(fmr_sense_normal(s->sd.op, xt + f * hw, s->tmp));
-                for (size_t i = 0; i < hw; i++) xf[i] = zf[i] - (float)w * (s->tmp[i] - ay[i]);
+                for (size_t i = 0; i < hw; i++)
+                    xf[i] = zf[i] - (float)w * (s->tmp[i] - ay[i]);
             }
         }
     }
     const fmr_cfloat *xT = s->x + T * nframes * hw;
-    for (size_t i = 0; i < nframes * hw; i++) mag[i] = cabsf(xT[i]);
+    for (size_t i = 0; i < nframes * hw; i++)
+        mag[i] = cabsf(xT[i]);
     if (img) memcpy(img, xT, nframes * hw * sizeof *img);
     return FMR_OK;
 }
 
-static int unrolled_extra_count(const void *p) { return ((const unrolled_state *)p)->bundle->cascades + 1; }
+static int unrolled_extra_count(const void *p)
+{
+    return ((const unrolled_state *)p)->bundle->cascades + 1;
+}
 
 static void unrolled_extra_name(const void *p, int k, char *buf, size_t n)
 {
@@ -215,7 +283,8 @@ static void unrolled_extra_get(const void *p, int k, size_t f, fmr_cfloat *out)
 
 const fmr_method_ops fmr_method_unrolled = {
     .name = "unrolled",
-    .summary = "unrolled network: frozen foundation encoder + UNETR decoder, PETSc CG data consistency (--model, --weights)",
+    .summary = "unrolled network: frozen foundation encoder + UNETR decoder (or the U-Net "
+               "baseline), PETSc CG or soft data consistency (--model, --weights)",
     .produces_complex = 1,
     .per_slice = 1,
     .create = unrolled_create,

@@ -33,7 +33,8 @@ static const char *help =
     "layout): ms/image and GFLOP/s per batch size, against the machine's f32 matmul peak measured\n"
     "on the encoder's own matmul shapes in the same run, and the PyTorch reference (python/) in\n"
     "the same run. Threads: OMP_NUM_THREADS (oneDNN and PyTorch alike).\n\n"
-    "  --models LIST     comma-separated ids (default clip-vit-b16,dinov2-s14,dinov2-b14,biomedclip-b16)\n"
+    "  --models LIST     comma-separated ids (default "
+    "clip-vit-b16,dinov2-s14,dinov2-b14,biomedclip-b16)\n"
     "  --batch LIST      batch sizes (default 1,8)\n"
     "  --blocks N        blocks computed (default 6, the network's taps)\n"
     "  --repeats N       timed runs per point, best kept (default 3)\n"
@@ -62,11 +63,13 @@ static int parse_list(const char *text, int *v, int max)
 }
 
 /* Seconds per image of the PyTorch reference, or a negative value when unavailable. */
-static double torch_time(const bench_opts *o, const char *fam, const char *ckpt, int batch, int threads)
+static double torch_time(const bench_opts *o, const char *fam, const char *ckpt, int batch,
+                         int threads)
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s/bench_encoder_torch.py' --family %s --weights '%s' --batch %d --layers %ld "
+             "/usr/bin/python3 '%s/bench_encoder_torch.py' --family %s --weights '%s' --batch %d "
+             "--layers %ld "
              "--threads %d --repeats %ld 2>/dev/null",
              o->pydir, fam, ckpt, batch, o->blocks, threads, o->reps);
     FILE *p = popen(cmd, "r");
@@ -79,10 +82,13 @@ static double torch_time(const bench_opts *o, const char *fam, const char *ckpt,
 
 static const char *family_of(const fmr_encoder_config *c)
 {
-    return c->family == FMR_ENC_CLIP ? "clip" : c->family == FMR_ENC_DINOV2 ? "dinov2" : "biomedclip";
+    return c->family == FMR_ENC_CLIP     ? "clip"
+           : c->family == FMR_ENC_DINOV2 ? "dinov2"
+                                         : "biomedclip";
 }
 
-static fmr_err bench_model(const bench_opts *o, const char *id, const int *batches, int nb, int threads, cJSON *arr)
+static fmr_err bench_model(const bench_opts *o, const char *id, const int *batches, int nb,
+                           int threads, cJSON *arr)
 {
     fmr_encoder_family fam;
     int width, patch;
@@ -116,7 +122,8 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
         if (!pix || !ref || !alt) err = fmr_error(FMR_ERR_NOMEM, "out of memory (benchmark)");
         fmr_rng rng;
         fmr_rng_seed(&rng, 7);
-        for (size_t i = 0; !err && i < npix; i++) pix[i] = (float)fmr_rng_normal(&rng);
+        for (size_t i = 0; !err && i < npix; i++)
+            pix[i] = (float)fmr_rng_normal(&rng);
         double best = 1e30, peak = 0, bf16_s = -1, bf16_err = -1;
         for (long r = 0; !err && r <= o->reps; r++) { /* r = 0: plan creation, weight packing */
             double t0 = fmr_wtime();
@@ -124,7 +131,8 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
             double t = fmr_wtime() - t0;
             if (r > 0 && t < best) best = t;
         }
-        if (!err) err = fmr_encoder_matmul_peak(enc, b, S, S, 0, (int)(o->reps > 5 ? o->reps : 5), &peak);
+        if (!err)
+            err = fmr_encoder_matmul_peak(enc, b, S, S, 0, (int)(o->reps > 5 ? o->reps : 5), &peak);
         if (!err && fmr_cpu_has_bf16()) {
             err = fmr_encoder_set_precision(enc, FMR_PREC_BF16);
             for (long r = 0; !err && r <= o->reps; r++) {
@@ -143,14 +151,20 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
         }
         const double flops = fmr_encoder_flops(enc, b, S, S, (int)o->blocks);
         const double ms = 1e3 * best / b, gf = flops / best * 1e-9;
-        double ts = o->torch && !err ? torch_time(o, family_of(fmr_encoder_get_config(enc)), path, b, threads) : -1;
+        double ts = o->torch && !err
+                        ? torch_time(o, family_of(fmr_encoder_get_config(enc)), path, b, threads)
+                        : -1;
         if (!err) {
-            printf("%-15s batch %2d  %8.1f ms/image  %6.1f GFLOP/s  (%4.0f %% of matmul peak %.1f GFLOP/s)", id, b, ms, gf,
-                   100 * gf / peak, peak);
-            if (ts > 0) printf("  PyTorch %8.1f ms/image  speed-up %.2fx", 1e3 * ts, ts * b / best);
-            else if (o->torch) printf("  PyTorch: unavailable");
-            if (bf16_s > 0) printf("  bf16 %.1f ms/image (%.2fx PyTorch f32), rel. error %.1e", 1e3 * bf16_s / b,
-                                   ts > 0 ? ts * b / bf16_s : 0, bf16_err);
+            printf("%-15s batch %2d  %8.1f ms/image  %6.1f GFLOP/s  (%4.0f %% of matmul peak %.1f "
+                   "GFLOP/s)",
+                   id, b, ms, gf, 100 * gf / peak, peak);
+            if (ts > 0)
+                printf("  PyTorch %8.1f ms/image  speed-up %.2fx", 1e3 * ts, ts * b / best);
+            else if (o->torch)
+                printf("  PyTorch: unavailable");
+            if (bf16_s > 0)
+                printf("  bf16 %.1f ms/image (%.2fx PyTorch f32), rel. error %.1e",
+                       1e3 * bf16_s / b, ts > 0 ? ts * b / bf16_s : 0, bf16_err);
             printf("\n");
             fflush(stdout);
             cJSON *e = cJSON_CreateObject();
@@ -177,44 +191,72 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
 
 static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {{"models", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
-                                       {"blocks", required_argument, 0, 'k'}, {"repeats", required_argument, 0, 'r'},
-                                       {"no-torch", no_argument, 0, 'T'},     {"python", required_argument, 0, 'p'},
-                                       {"json", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
+    static const struct option lo[] = {{"models", required_argument, 0, 'm'},
+                                       {"batch", required_argument, 0, 'b'},
+                                       {"blocks", required_argument, 0, 'k'},
+                                       {"repeats", required_argument, 0, 'r'},
+                                       {"no-torch", no_argument, 0, 'T'},
+                                       {"python", required_argument, 0, 'p'},
+                                       {"json", required_argument, 0, 'j'},
+                                       {"help", no_argument, 0, 'h'},
                                        {0}};
-    bench_opts o = {.models = "clip-vit-b16,dinov2-s14,dinov2-b14,biomedclip-b16", .batches = "1,8", .blocks = 6,
-                    .reps = 3, .torch = 1, .pydir = FMR_PYTHON_DIR};
+    bench_opts o = {.models = "clip-vit-b16,dinov2-s14,dinov2-b14,biomedclip-b16",
+                    .batches = "1,8",
+                    .blocks = 6,
+                    .reps = 3,
+                    .torch = 1,
+                    .pydir = FMR_PYTHON_DIR};
     int c;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
-        case 'm': o.models = optarg; break;
-        case 'b': o.batches = optarg; break;
-        case 'k': FMR_TRY(fmr_opt_int("--blocks", optarg, 1, 48, &o.blocks)); break;
-        case 'r': FMR_TRY(fmr_opt_int("--repeats", optarg, 1, 1000, &o.reps)); break;
-        case 'T': o.torch = 0; break;
-        case 'p': o.pydir = optarg; break;
-        case 'j': o.json = optarg; break;
-        case 'h': return fmr_cli_help(cli, help), FMR_OK;
-        default: return fmr_opt_bad("bench encoder", c, argv);
+        case 'm':
+            o.models = optarg;
+            break;
+        case 'b':
+            o.batches = optarg;
+            break;
+        case 'k':
+            FMR_TRY(fmr_opt_int("--blocks", optarg, 1, 48, &o.blocks));
+            break;
+        case 'r':
+            FMR_TRY(fmr_opt_int("--repeats", optarg, 1, 1000, &o.reps));
+            break;
+        case 'T':
+            o.torch = 0;
+            break;
+        case 'p':
+            o.pydir = optarg;
+            break;
+        case 'j':
+            o.json = optarg;
+            break;
+        case 'h':
+            return fmr_cli_help(cli, help), FMR_OK;
+        default:
+            return fmr_opt_bad("bench encoder", c, argv);
         }
     }
-    if (optind != argc) return fmr_error(FMR_ERR_ARG, "bench encoder: unexpected argument '%s'", argv[optind]);
+    if (optind != argc)
+        return fmr_error(FMR_ERR_ARG, "bench encoder: unexpected argument '%s'", argv[optind]);
     int batches[16];
     const int nb = parse_list(o.batches, batches, 16);
-    if (nb <= 0) return fmr_error(FMR_ERR_ARG, "--batch: '%s' is not a list of positive sizes", o.batches);
+    if (nb <= 0)
+        return fmr_error(FMR_ERR_ARG, "--batch: '%s' is not a list of positive sizes", o.batches);
     if (cli->rank != 0) return FMR_OK;
     const int threads = omp_get_max_threads();
-    printf("fmrecon bench encoder: 224x224, first %ld blocks, %d thread%s, oneDNN ISA %s, bf16 %s\n", o.blocks, threads,
-           threads == 1 ? "" : "s", fmr_cpu_isa_name(),
-           fmr_cpu_has_bf16() ? "native" : "not available on this CPU (no AVX512-BF16/AMX): f32 only");
+    printf(
+        "fmrecon bench encoder: 224x224, first %ld blocks, %d thread%s, oneDNN ISA %s, bf16 %s\n",
+        o.blocks, threads, threads == 1 ? "" : "s", fmr_cpu_isa_name(),
+        fmr_cpu_has_bf16() ? "native" : "not available on this CPU (no AVX512-BF16/AMX): f32 only");
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "results");
     cJSON_AddNumberToObject(root, "threads", threads);
     cJSON_AddStringToObject(root, "isa", fmr_cpu_isa_name());
     fmr_err err = FMR_OK;
     char *list = strdup(o.models);
-    for (char *save = NULL, *id = strtok_r(list, ",", &save); !err && id; id = strtok_r(NULL, ",", &save))
+    for (char *save = NULL, *id = strtok_r(list, ",", &save); !err && id;
+         id = strtok_r(NULL, ",", &save))
         err = bench_model(&o, id, batches, nb, threads, arr);
     free(list);
     if (!err && o.json) {
@@ -272,7 +314,8 @@ typedef struct {
 static fmr_err ub_enc(void *p)
 {
     ub_ctx *c = p;
-    FMR_TRY(fmr_encoder_map_input(c->enc, FMR_MAP_COMPLEX3, c->img, (size_t)c->b, c->h, c->w, c->es, c->pix));
+    FMR_TRY(fmr_encoder_map_input(c->enc, FMR_MAP_COMPLEX3, c->img, (size_t)c->b, c->h, c->w, c->es,
+                                  c->pix));
     return fmr_encoder_forward(c->enc, c->pix, c->b, c->es, c->es, c->taps, c->ntaps, c->feat);
 }
 
@@ -293,12 +336,18 @@ static fmr_err ub_dc(void *p)
 
 static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {{"encoder", required_argument, 0, 'e'}, {"grid", required_argument, 0, 'g'},
-                                       {"feature-size", required_argument, 0, 'f'}, {"taps", required_argument, 0, 't'},
-                                       {"cascades", required_argument, 0, 'T'}, {"cg-iters", required_argument, 0, 'i'},
-                                       {"matrix", required_argument, 0, 'm'}, {"coils", required_argument, 0, 'c'},
-                                       {"batch", required_argument, 0, 'b'}, {"repeats", required_argument, 0, 'r'},
-                                       {"json", required_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
+    static const struct option lo[] = {{"encoder", required_argument, 0, 'e'},
+                                       {"grid", required_argument, 0, 'g'},
+                                       {"feature-size", required_argument, 0, 'f'},
+                                       {"taps", required_argument, 0, 't'},
+                                       {"cascades", required_argument, 0, 'T'},
+                                       {"cg-iters", required_argument, 0, 'i'},
+                                       {"matrix", required_argument, 0, 'm'},
+                                       {"coils", required_argument, 0, 'c'},
+                                       {"batch", required_argument, 0, 'b'},
+                                       {"repeats", required_argument, 0, 'r'},
+                                       {"json", required_argument, 0, 'j'},
+                                       {"help", no_argument, 0, 'h'},
                                        {0}};
     const char *id = "clip-vit-b16", *taps = "2,4,6", *json = NULL;
     long grid = 14, F = 16, T = 4, iters = 10, coils = 8, batch = 8, reps = 3;
@@ -308,38 +357,67 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
-        case 'e': id = optarg; break;
-        case 'g': FMR_TRY(fmr_opt_int("--grid", optarg, 1, 64, &grid)); break;
-        case 'f': FMR_TRY(fmr_opt_int("--feature-size", optarg, 1, 256, &F)); break;
-        case 't': taps = optarg; break;
-        case 'T': FMR_TRY(fmr_opt_int("--cascades", optarg, 1, 64, &T)); break;
-        case 'i': FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 1000, &iters)); break;
-        case 'm': FMR_TRY(fmr_opt_matrix("--matrix", optarg, &H, &W)); break;
-        case 'c': FMR_TRY(fmr_opt_int("--coils", optarg, 1, 128, &coils)); break;
-        case 'b': FMR_TRY(fmr_opt_int("--batch", optarg, 1, 64, &batch)); break;
-        case 'r': FMR_TRY(fmr_opt_int("--repeats", optarg, 1, 100, &reps)); break;
-        case 'j': json = optarg; break;
-        case 'h': return fmr_cli_help(cli, help_unrolled), FMR_OK;
-        default: return fmr_opt_bad("bench unrolled", c, argv);
+        case 'e':
+            id = optarg;
+            break;
+        case 'g':
+            FMR_TRY(fmr_opt_int("--grid", optarg, 1, 64, &grid));
+            break;
+        case 'f':
+            FMR_TRY(fmr_opt_int("--feature-size", optarg, 1, 256, &F));
+            break;
+        case 't':
+            taps = optarg;
+            break;
+        case 'T':
+            FMR_TRY(fmr_opt_int("--cascades", optarg, 1, 64, &T));
+            break;
+        case 'i':
+            FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 1000, &iters));
+            break;
+        case 'm':
+            FMR_TRY(fmr_opt_matrix("--matrix", optarg, &H, &W));
+            break;
+        case 'c':
+            FMR_TRY(fmr_opt_int("--coils", optarg, 1, 128, &coils));
+            break;
+        case 'b':
+            FMR_TRY(fmr_opt_int("--batch", optarg, 1, 64, &batch));
+            break;
+        case 'r':
+            FMR_TRY(fmr_opt_int("--repeats", optarg, 1, 100, &reps));
+            break;
+        case 'j':
+            json = optarg;
+            break;
+        case 'h':
+            return fmr_cli_help(cli, help_unrolled), FMR_OK;
+        default:
+            return fmr_opt_bad("bench unrolled", c, argv);
         }
     }
     ub_ctx u = {.b = (int)batch, .h = (int)H, .w = (int)W};
     u.ntaps = parse_list(taps, u.taps, 4);
-    if (u.ntaps < 3) return fmr_error(FMR_ERR_ARG, "--taps: '%s' is not 3 or 4 layer indices", taps);
+    if (u.ntaps < 3)
+        return fmr_error(FMR_ERR_ARG, "--taps: '%s' is not 3 or 4 layer indices", taps);
     if (cli->rank != 0) return FMR_OK;
     int deepest = 0;
-    for (int k = 0; k < u.ntaps; k++) deepest = u.taps[k] > deepest ? u.taps[k] : deepest;
+    for (int k = 0; k < u.ntaps; k++)
+        deepest = u.taps[k] > deepest ? u.taps[k] : deepest;
     fmr_encoder_family fam;
     int width, patch;
     FMR_TRY(fmr_encoder_parse_id(id, &fam, &width, &patch));
     void *buf;
     size_t len;
-    FMR_TRY(fmr_encoder_synthesize(id, deepest, fam == FMR_ENC_DINOV2 ? 37 : (int)grid, 1, &buf, &len));
+    FMR_TRY(
+        fmr_encoder_synthesize(id, deepest, fam == FMR_ENC_DINOV2 ? 37 : (int)grid, 1, &buf, &len));
     char path[512];
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(path, sizeof path, "%s/fmr-bench-unrolled-%d.safetensors", tmp, (int)getpid());
     FILE *f = fopen(path, "wb");
-    fmr_err err = (!f || fwrite(buf, 1, len, f) != len) ? fmr_error(FMR_ERR_IO, "%s: cannot write", path) : FMR_OK;
+    fmr_err err = (!f || fwrite(buf, 1, len, f) != len)
+                      ? fmr_error(FMR_ERR_IO, "%s: cannot write", path)
+                      : FMR_OK;
     if (f) fclose(f);
     free(buf);
     if (!err) err = fmr_encoder_create(path, id, deepest, &u.enc);
@@ -347,15 +425,18 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     const size_t hw = H * W, B = (size_t)batch;
     u.es = (int)grid * patch, u.R = 16 * (int)grid;
     if (!err) err = fmr_encoder_tokens(u.enc, u.es, u.es, &tokens);
-    const fmr_unetr_config uc = {.width = width, .grid = (int)grid, .feature_size = (int)F, .ntaps = u.ntaps};
+    const fmr_unetr_config uc = {
+        .width = width, .grid = (int)grid, .feature_size = (int)F, .ntaps = u.ntaps};
     if (!err) err = fmr_unetr_create(NULL, "", &uc, &u.dec);
     fmr_cfloat *maps = NULL;
     fmr_sense *op = NULL;
     float *mask = NULL;
     const size_t R2 = (size_t)u.R * u.R;
     if (!err) err = fmr_alloc((void **)&u.img, B * hw * sizeof *u.img, "bench");
-    if (!err) err = fmr_alloc((void **)&u.pix, B * 3 * (size_t)u.es * u.es * sizeof(float), "bench");
-    for (int k = 0; !err && k < u.ntaps; k++) err = fmr_alloc((void **)&u.feat[k], B * tokens * width * sizeof(float), "bench");
+    if (!err)
+        err = fmr_alloc((void **)&u.pix, B * 3 * (size_t)u.es * u.es * sizeof(float), "bench");
+    for (int k = 0; !err && k < u.ntaps; k++)
+        err = fmr_alloc((void **)&u.feat[k], B * tokens * width * sizeof(float), "bench");
     if (!err) err = fmr_alloc((void **)&u.plane, 2 * B * hw * sizeof(float), "bench");
     if (!err) err = fmr_alloc((void **)&u.dimg, 2 * B * R2 * sizeof(float), "bench");
     if (!err) err = fmr_alloc((void **)&u.dout, 2 * B * R2 * sizeof(float), "bench");
@@ -371,15 +452,20 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
         u.plane[i] = crealf(u.img[i]), u.plane[B * hw + i] = cimagf(u.img[i]);
     }
     for (size_t i = 0; !err && i < (size_t)coils * hw; i++)
-        maps[i] = (float)(fmr_rng_normal(&rng) / sqrt((double)coils)) + I * (float)(fmr_rng_normal(&rng) / sqrt((double)coils));
-    for (size_t i = 0; !err && i < W; i++) mask[i] = (i % 8 == 0) || (i >= W / 2 - 12 && i < W / 2 + 12);
-    for (size_t i = 0; !err && i < hw; i++) u.rhs[i] = u.img[i];
-    fmr_sense_desc sd = {.h = H, .w = W, .ncoils = (size_t)coils, .maps = maps, .comm = MPI_COMM_SELF};
+        maps[i] = (float)(fmr_rng_normal(&rng) / sqrt((double)coils)) +
+                  I * (float)(fmr_rng_normal(&rng) / sqrt((double)coils));
+    for (size_t i = 0; !err && i < W; i++)
+        mask[i] = (i % 8 == 0) || (i >= W / 2 - 12 && i < W / 2 + 12);
+    for (size_t i = 0; !err && i < hw; i++)
+        u.rhs[i] = u.img[i];
+    fmr_sense_desc sd = {
+        .h = H, .w = W, .ncoils = (size_t)coils, .maps = maps, .comm = MPI_COMM_SELF};
     if (!err) err = fmr_sense_create(&op, &sd);
     if (!err) err = fmr_sense_set_mask(op, mask, 1);
     if (!err) err = fmr_dc_create(&u.dc, op, H, W);
     if (!err) err = fmr_dc_set(u.dc, 0.05, 0.0, (int)iters);
-    const double t_enc = best_of(reps, &err, ub_enc, &u) / (double)B, t_dec = best_of(reps, &err, ub_dec, &u) / (double)B,
+    const double t_enc = best_of(reps, &err, ub_enc, &u) / (double)B,
+                 t_dec = best_of(reps, &err, ub_dec, &u) / (double)B,
                  t_dc = best_of(reps, &err, ub_dc, &u);
     /* I/O: read + write per frame, from a zero-filled reconstruction of a simulated file */
     double t_io = 0;
@@ -402,17 +488,21 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     unlink(sim), unlink(out), unlink(path);
     if (!err) {
         const double per_cascade = t_enc + t_dec + t_dc, total = (double)T * per_cascade + t_io;
-        printf("fmrecon bench unrolled: %s, grid %ld (encoder input %d, decoder %d), F %ld, taps %s, %ld cascades,\n"
+        printf("fmrecon bench unrolled: %s, grid %ld (encoder input %d, decoder %d), F %ld, taps "
+               "%s, %ld cascades,\n"
                "  CG %ld iterations, %zux%zu x %ld coils, batch %ld, %d thread%s\n",
                id, grid, u.es, u.R, F, taps, T, iters, H, W, coils, batch, omp_get_max_threads(),
                omp_get_max_threads() == 1 ? "" : "s");
-        printf("  per frame and cascade: encoder %8.1f ms  decoder %8.1f ms  data consistency %8.1f ms\n", 1e3 * t_enc,
-               1e3 * t_dec, 1e3 * t_dc);
-        printf("  per frame (all cascades + I/O %.1f ms): %.1f ms; shares: encoder %.0f %%, decoder %.0f %%, data "
+        printf("  per frame and cascade: encoder %8.1f ms  decoder %8.1f ms  data consistency "
+               "%8.1f ms\n",
+               1e3 * t_enc, 1e3 * t_dec, 1e3 * t_dc);
+        printf("  per frame (all cascades + I/O %.1f ms): %.1f ms; shares: encoder %.0f %%, "
+               "decoder %.0f %%, data "
                "consistency %.0f %%, I/O %.1f %%\n",
-               1e3 * t_io, 1e3 * total, 100 * T * t_enc / total, 100 * T * t_dec / total, 100 * T * t_dc / total,
-               100 * t_io / total);
-        printf("  the encoder takes %.1fx the decoder's time and %.1fx the data consistency's\n", t_enc / t_dec, t_enc / t_dc);
+               1e3 * t_io, 1e3 * total, 100 * T * t_enc / total, 100 * T * t_dec / total,
+               100 * T * t_dc / total, 100 * t_io / total);
+        printf("  the encoder takes %.1fx the decoder's time and %.1fx the data consistency's\n",
+               t_enc / t_dec, t_enc / t_dc);
         if (json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "encoder", id);
@@ -438,8 +528,10 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     fmr_sense_destroy(&op);
     fmr_unetr_destroy(&u.dec);
     fmr_encoder_destroy(&u.enc);
-    fmr_free(u.img), fmr_free(u.pix), fmr_free(u.plane), fmr_free(u.dimg), fmr_free(u.dout), fmr_free(u.res);
-    for (int k = 0; k < 4; k++) fmr_free(u.feat[k]);
+    fmr_free(u.img), fmr_free(u.pix), fmr_free(u.plane), fmr_free(u.dimg), fmr_free(u.dout),
+        fmr_free(u.res);
+    for (int k = 0; k < 4; k++)
+        fmr_free(u.feat[k]);
     fmr_free(maps), fmr_free(mask), fmr_free(u.rhs), fmr_free(u.x);
     return err;
 }
@@ -447,7 +539,9 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
 fmr_err fmr_cmd_bench(fmr_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-        return fmr_cli_help(cli, "usage: fmrecon bench encoder|unrolled [options]   (fmrecon bench NAME --help)\n"), FMR_OK;
+        return fmr_cli_help(cli, "usage: fmrecon bench encoder|unrolled [options]   (fmrecon bench "
+                                 "NAME --help)\n"),
+               FMR_OK;
     if (!strcmp(argv[1], "encoder")) return bench_encoder(cli, argc - 1, argv + 1);
     if (!strcmp(argv[1], "unrolled")) return bench_unrolled(cli, argc - 1, argv + 1);
     return fmr_error(FMR_ERR_ARG, "bench: unknown benchmark '%s' (encoder, unrolled)", argv[1]);

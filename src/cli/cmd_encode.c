@@ -53,10 +53,13 @@ static fmr_err parse_layers(const char *text, int *layers, int *n)
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || v > 1000 || (*end && *end != ','))
-            return fmr_error(FMR_ERR_ARG, "--layers: '%s' is not a comma-separated list of layer indices", text);
+            return fmr_error(FMR_ERR_ARG,
+                             "--layers: '%s' is not a comma-separated list of layer indices", text);
         for (int k = 0; k < *n; k++)
-            if (layers[k] == v) return fmr_error(FMR_ERR_ARG, "--layers: layer %ld is listed twice", v);
-        if (*n == MAX_LAYERS) return fmr_error(FMR_ERR_ARG, "--layers: more than %d layers", MAX_LAYERS);
+            if (layers[k] == v)
+                return fmr_error(FMR_ERR_ARG, "--layers: layer %ld is listed twice", v);
+        if (*n == MAX_LAYERS)
+            return fmr_error(FMR_ERR_ARG, "--layers: more than %d layers", MAX_LAYERS);
         layers[(*n)++] = (int)v;
         p = *end ? end + 1 : end;
     }
@@ -88,7 +91,8 @@ static fmr_err load_images(const char *path, fmr_cfloat **img, size_t *n, int *h
         if (cplx)
             memcpy(x, fmr_array_data(a), total * sizeof *x);
         else
-            for (size_t i = 0; i < total; i++) x[i] = ((const float *)fmr_array_data(a))[i];
+            for (size_t i = 0; i < total; i++)
+                x[i] = ((const float *)fmr_array_data(a))[i];
         fmr_array_destroy(&a);
         *img = x;
         return FMR_OK;
@@ -108,7 +112,8 @@ static fmr_err load_images(const char *path, fmr_cfloat **img, size_t *n, int *h
             fmr_cfloat *o = x + (f * S + s) * H * W;
             for (size_t p = 0; !err && p < H * W; p++) {
                 float acc = 0;
-                for (size_t c = 0; c < C; c++) acc += crealf(k[c * H * W + p] * conjf(k[c * H * W + p]));
+                for (size_t c = 0; c < C; c++)
+                    acc += crealf(k[c * H * W + p] * conjf(k[c * H * W + p]));
                 o[p] = sqrtf(acc);
             }
         }
@@ -132,8 +137,8 @@ typedef struct {
 } encode_opts;
 
 /* This rank's images [i0, i0+cnt) as pixels, and the whole set's shape. */
-static fmr_err load_pixels(const encode_opts *o, const fmr_encoder *enc, fmr_cli *cli, float **pix, size_t *nimg,
-                           int *h, int *w, size_t *i0, size_t *cnt)
+static fmr_err load_pixels(const encode_opts *o, const fmr_encoder *enc, fmr_cli *cli, float **pix,
+                           size_t *nimg, int *h, int *w, size_t *i0, size_t *cnt)
 {
     *pix = NULL;
     if (fmr_h5_has_dataset(o->in, "pixel_values")) {
@@ -143,15 +148,17 @@ static fmr_err load_pixels(const encode_opts *o, const fmr_encoder *enc, fmr_cli
         FMR_TRY(fmr_h5_read_floats(o->in, "pixel_values", 8, &nd, dims, &all));
         if (nd != 4 || dims[1] != 3) {
             fmr_free(all);
-            return fmr_error(FMR_ERR_SHAPE, "%s: pixel_values must be (B, 3, H, W), got %d dimensions%s", o->in, nd,
-                             nd == 4 ? " with other than 3 channels" : "");
+            return fmr_error(FMR_ERR_SHAPE,
+                             "%s: pixel_values must be (B, 3, H, W), got %d dimensions%s", o->in,
+                             nd, nd == 4 ? " with other than 3 channels" : "");
         }
         const size_t per = 3 * dims[2] * dims[3];
         for (size_t i = 0; i < dims[0] * per; i++)
             if (!isfinite(all[i])) {
                 fmr_free(all);
-                return fmr_error(FMR_ERR_VALUE, "%s: pixel_values has a non-finite value (image %zu, channel %zu)", o->in,
-                                 i / per, (i % per) / (dims[2] * dims[3]));
+                return fmr_error(FMR_ERR_VALUE,
+                                 "%s: pixel_values has a non-finite value (image %zu, channel %zu)",
+                                 o->in, i / per, (i % per) / (dims[2] * dims[3]));
             }
         *nimg = dims[0], *h = (int)dims[2], *w = (int)dims[3];
         fmr_partition_block(*nimg, cli->rank, cli->size, i0, cnt);
@@ -172,7 +179,9 @@ static fmr_err load_pixels(const encode_opts *o, const fmr_encoder *enc, fmr_cli
     const size_t per = 3 * (size_t)o->size * o->size;
     float *mine = fmr_malloc((*cnt ? *cnt : 1) * per * sizeof(float));
     fmr_err err = mine ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "out of memory (encoder input)");
-    if (!err) err = fmr_encoder_map_input(enc, o->map, img + *i0 * (size_t)ih * iw, *cnt, ih, iw, (int)o->size, mine);
+    if (!err)
+        err = fmr_encoder_map_input(enc, o->map, img + *i0 * (size_t)ih * iw, *cnt, ih, iw,
+                                    (int)o->size, mine);
     fmr_free(img);
     if (err) {
         fmr_free(mine);
@@ -211,7 +220,10 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
         err = fmr_h5out_add_dataset(out, name, FMR_F32, 3, dims);
         if (!err) err = fmr_h5out_attr_string(out, name, "encoder", cfg->id);
         if (!err) err = fmr_h5out_attr_int(out, name, "layer", o->layers[k]);
-        if (!err) err = fmr_h5out_attr_string(out, name, "indexing", "Hugging Face hidden_states: 0 = embeddings, i = output of block i");
+        if (!err)
+            err = fmr_h5out_attr_string(
+                out, name, "indexing",
+                "Hugging Face hidden_states: 0 = embeddings, i = output of block i");
     }
     if (err) {
         fmr_free(pix);
@@ -227,13 +239,18 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
     for (size_t i = 0; !err && i < cnt; i += (size_t)o->batch) {
         const int b = (int)((cnt - i) < (size_t)o->batch ? cnt - i : (size_t)o->batch);
         float *dst[MAX_LAYERS];
-        for (int k = 0; k < o->nl; k++) dst[k] = feats[k] + i * per;
+        for (int k = 0; k < o->nl; k++)
+            dst[k] = feats[k] + i * per;
         err = fmr_encoder_forward(enc, pix + i * 3 * (size_t)h * w, b, h, w, o->layers, o->nl, dst);
-        if (err) err = fmr_error_context(err, "%s: images %zu..%zu: ", o->in, i0 + i, i0 + i + b - 1);
-        else fmr_progress_step(prog, (size_t)b * cli->size);
+        if (err)
+            err = fmr_error_context(err, "%s: images %zu..%zu: ", o->in, i0 + i, i0 + i + b - 1);
+        else
+            fmr_progress_step(prog, (size_t)b * cli->size);
     }
-    if (err) fmr_progress_cancel(&prog);
-    else fmr_progress_finish(&prog);
+    if (err)
+        fmr_progress_cancel(&prog);
+    else
+        fmr_progress_finish(&prog);
     const double secs = fmr_wtime() - t0;
     /* collective writes: every rank takes part, with its own images as blocks */
     int lerr = err != FMR_OK;
@@ -241,7 +258,8 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
     if (!any) {
         size_t *lead = malloc((cnt ? cnt : 1) * sizeof *lead);
         if (!lead) err = fmr_error(FMR_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; lead && i < cnt; i++) lead[i] = i0 + i;
+        for (size_t i = 0; lead && i < cnt; i++)
+            lead[i] = i0 + i;
         for (int k = 0; !err && k < o->nl; k++) {
             char name[64];
             snprintf(name, sizeof name, "hidden_state_%d", o->layers[k]);
@@ -252,9 +270,11 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
         err = fmr_error(FMR_ERR_MPI, "another rank failed while encoding");
     }
     if (!err && cnt)
-        fmr_verbose("encode: %zu images in %.2f s (%.1f ms/image, %s)", cnt, secs, 1e3 * secs / (double)cnt, cfg->id);
+        fmr_verbose("encode: %zu images in %.2f s (%.1f ms/image, %s)", cnt, secs,
+                    1e3 * secs / (double)cnt, cfg->id);
     err = fmr_h5out_finish(&out, err);
-    for (int k = 0; k < o->nl; k++) fmr_free(feats[k]);
+    for (int k = 0; k < o->nl; k++)
+        fmr_free(feats[k]);
     fmr_free(pix);
     fmr_encoder_destroy(&enc);
     return err;
@@ -262,41 +282,69 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
 
 fmr_err fmr_cmd_encode(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"output", required_argument, 0, 'o'}, {"encoder", required_argument, 0, 'e'},
-        {"weights", required_argument, 0, 'w'}, {"layers", required_argument, 0, 'l'},
-        {"batch", required_argument, 0, 'b'},  {"input", required_argument, 0, 1001},
-        {"size", required_argument, 0, 1002},  {"precision", required_argument, 0, 1003},
-        {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-        {0}};
+    static const struct option lo[] = {{"output", required_argument, 0, 'o'},
+                                       {"encoder", required_argument, 0, 'e'},
+                                       {"weights", required_argument, 0, 'w'},
+                                       {"layers", required_argument, 0, 'l'},
+                                       {"batch", required_argument, 0, 'b'},
+                                       {"input", required_argument, 0, 1001},
+                                       {"size", required_argument, 0, 1002},
+                                       {"precision", required_argument, 0, 1003},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0}};
     encode_opts o = {.batch = 8, .size = 224};
     const char *layers = "2,4,6";
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:e:w:l:b:qh", lo, NULL)) != -1) {
         switch (c) {
-        case 'o': o.out = optarg; break;
-        case 'e': o.id = optarg; break;
-        case 'w': o.weights = optarg; break;
-        case 'l': layers = optarg; break;
-        case 'b': FMR_TRY(fmr_opt_int("--batch", optarg, 1, 4096, &o.batch)); break;
+        case 'o':
+            o.out = optarg;
+            break;
+        case 'e':
+            o.id = optarg;
+            break;
+        case 'w':
+            o.weights = optarg;
+            break;
+        case 'l':
+            layers = optarg;
+            break;
+        case 'b':
+            FMR_TRY(fmr_opt_int("--batch", optarg, 1, 4096, &o.batch));
+            break;
         case 1001:
-            if (!strcmp(optarg, "magnitude")) o.map = FMR_MAP_MAGNITUDE;
-            else if (!strcmp(optarg, "complex")) o.map = FMR_MAP_COMPLEX3;
-            else return fmr_error(FMR_ERR_ARG, "--input: '%s' is not magnitude or complex", optarg);
+            if (!strcmp(optarg, "magnitude"))
+                o.map = FMR_MAP_MAGNITUDE;
+            else if (!strcmp(optarg, "complex"))
+                o.map = FMR_MAP_COMPLEX3;
+            else
+                return fmr_error(FMR_ERR_ARG, "--input: '%s' is not magnitude or complex", optarg);
             break;
-        case 1002: FMR_TRY(fmr_opt_int("--size", optarg, 14, 4096, &o.size)); break;
+        case 1002:
+            FMR_TRY(fmr_opt_int("--size", optarg, 14, 4096, &o.size));
+            break;
         case 1003:
-            if (!strcmp(optarg, "f32")) o.prec = FMR_PREC_F32;
-            else if (!strcmp(optarg, "bf16")) o.prec = FMR_PREC_BF16;
-            else return fmr_error(FMR_ERR_ARG, "--precision: '%s' is not f32 or bf16", optarg);
+            if (!strcmp(optarg, "f32"))
+                o.prec = FMR_PREC_F32;
+            else if (!strcmp(optarg, "bf16"))
+                o.prec = FMR_PREC_BF16;
+            else
+                return fmr_error(FMR_ERR_ARG, "--precision: '%s' is not f32 or bf16", optarg);
             break;
-        case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
-        case 'h': return fmr_cli_help(cli, help), FMR_OK;
-        default: return fmr_opt_bad("encode", c, argv);
+        case 'q':
+            fmr_log_set_level(FMR_LOG_QUIET);
+            break;
+        case 'h':
+            return fmr_cli_help(cli, help), FMR_OK;
+        default:
+            return fmr_opt_bad("encode", c, argv);
         }
     }
-    if (optind != argc - 1) return fmr_error(FMR_ERR_ARG, "encode takes exactly one input file (see fmrecon encode --help)");
+    if (optind != argc - 1)
+        return fmr_error(FMR_ERR_ARG,
+                         "encode takes exactly one input file (see fmrecon encode --help)");
     o.in = argv[optind];
     if (!o.out) return fmr_error(FMR_ERR_ARG, "encode needs -o FEATS.h5");
     if (!o.id) return fmr_error(FMR_ERR_ARG, "encode needs --encoder ID");

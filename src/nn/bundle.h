@@ -12,6 +12,8 @@ typedef struct fmr_bundle {
     char encoder[64];
     char encoder_sha256[65];
     int taps[4], ntaps;
+    int unet;         /* denoiser: 0 = unetr (frozen encoder + decoder), 1 = fastMRI U-Net */
+    int chans, pools; /* unet */
     int grid, feature_size, cascades, shared, soft_dc, cg_iters;
     float *dc_weight; /* lambda_t (cg) or eta_t (soft), [cascades] */
 } fmr_bundle;

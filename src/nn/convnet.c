@@ -41,9 +41,13 @@ struct fmr_convnet {
 
 #define FULL(what) fmr_error(FMR_ERR_INTERNAL, "network plan: too many %s", what)
 
-int fmr_cn_batch(const fmr_convnet *n) { return n->b; }
+int fmr_cn_batch(const fmr_convnet *n)
+{
+    return n->b;
+}
 
-fmr_err fmr_cn_create(fmr_convnet **out, int batch, const fmr_safetensors *st, const char *prefix, uint64_t seed)
+fmr_err fmr_cn_create(fmr_convnet **out, int batch, const fmr_safetensors *st, const char *prefix,
+                      uint64_t seed)
 {
     *out = NULL;
     if (batch <= 0) return fmr_error(FMR_ERR_ARG, "network batch %d is not positive", batch);
@@ -65,9 +69,12 @@ void fmr_cn_destroy(fmr_convnet **np)
 {
     fmr_convnet *n = *np;
     if (!n) return;
-    for (int i = 0; i < n->nops; i++) fmr_prim_destroy(&n->ops[i].pr);
-    for (int i = 0; i < n->nmems; i++) dnnl_memory_destroy(n->mems[i]);
-    for (int i = 0; i < n->nbufs; i++) fmr_free(n->bufs[i]);
+    for (int i = 0; i < n->nops; i++)
+        fmr_prim_destroy(&n->ops[i].pr);
+    for (int i = 0; i < n->nmems; i++)
+        dnnl_memory_destroy(n->mems[i]);
+    for (int i = 0; i < n->nbufs; i++)
+        fmr_free(n->bufs[i]);
     fmr_dnnl_release();
     free(n);
     *np = NULL;
@@ -97,39 +104,51 @@ static fmr_err md_nchw(const fmr_convnet *n, const fmr_cn_tens *t, dnnl_memory_d
     return fmr_md_dense(md, 4, d);
 }
 
-static op *next_op(fmr_convnet *n) { return n->nops < MAX_OPS ? &n->ops[n->nops++] : NULL; }
+static op *next_op(fmr_convnet *n)
+{
+    return n->nops < MAX_OPS ? &n->ops[n->nops++] : NULL;
+}
 
 /* Reads weight `key` (PyTorch layout and shape want[0..nd)), described in oneDNN's logical dims
  * by src_md, and reorders it into a new memory of layout dmd. */
-static fmr_err load_weight(fmr_convnet *n, const char *key, int nd, const int64_t *want, const dnnl_memory_desc_t *src_md,
-                           const dnnl_memory_desc_t *dmd, dnnl_memory_t *out)
+static fmr_err load_weight(fmr_convnet *n, const char *key, int nd, const int64_t *want,
+                           const dnnl_memory_desc_t *src_md, const dnnl_memory_desc_t *dmd,
+                           dnnl_memory_t *out)
 {
     char full[256];
     snprintf(full, sizeof full, "%s%s", n->prefix, key);
     size_t numel = 1;
-    for (int i = 0; i < nd; i++) numel *= (size_t)want[i];
+    for (int i = 0; i < nd; i++)
+        numel *= (size_t)want[i];
     if (n->nmems == MAX_MEMS) return FULL("memory objects");
     float *w = NULL;
     fmr_err err = FMR_OK;
     if (n->st) {
-        if (!fmr_st_find(n->st, full)) return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", fmr_st_label(n->st), full);
+        if (!fmr_st_find(n->st, full))
+            return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", fmr_st_label(n->st), full);
         FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "network weights"));
         err = fmr_st_read_f32(n->st, full, nd, want, w);
     } else { /* benchmarks: random weights of the right shapes, He-scaled */
         FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "network weights"));
         const double sd = sqrt(2.0 * (double)want[0] / (double)numel);
-        for (size_t i = 0; i < numel; i++) w[i] = (float)(sd * fmr_rng_normal(&n->rng));
+        for (size_t i = 0; i < numel; i++)
+            w[i] = (float)(sd * fmr_rng_normal(&n->rng));
     }
     dnnl_memory_t ms = NULL;
     fmr_prim r = {0};
     if (!err) err = fmr_mem(&ms, src_md, n->eng, w);
-    if (!err) err = fmr_dnnl_status(dnnl_memory_create(out, dmd, n->eng, DNNL_MEMORY_ALLOCATE), "allocate weights", __FILE__, __LINE__);
+    if (!err)
+        err = fmr_dnnl_status(dnnl_memory_create(out, dmd, n->eng, DNNL_MEMORY_ALLOCATE),
+                              "allocate weights", __FILE__, __LINE__);
     if (!err) {
         n->mems[n->nmems++] = *out;
-        err = fmr_dnnl_status(dnnl_reorder_primitive_desc_create(&r.pd, src_md, n->eng, dmd, n->eng, NULL),
-                              "plan a weight reorder", __FILE__, __LINE__);
+        err = fmr_dnnl_status(
+            dnnl_reorder_primitive_desc_create(&r.pd, src_md, n->eng, dmd, n->eng, NULL),
+            "plan a weight reorder", __FILE__, __LINE__);
     }
-    if (!err) err = fmr_dnnl_status(dnnl_primitive_create(&r.p, r.pd), "create a weight reorder", __FILE__, __LINE__);
+    if (!err)
+        err = fmr_dnnl_status(dnnl_primitive_create(&r.p, r.pd), "create a weight reorder",
+                              __FILE__, __LINE__);
     if (!err) {
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, *out}};
         err = fmr_prim_run(&r, n->strm, 2, a, "reorder weights");
@@ -141,17 +160,20 @@ static fmr_err load_weight(fmr_convnet *n, const char *key, int nd, const int64_
     return err;
 }
 
-fmr_err fmr_cn_input(fmr_convnet *n, const int64_t dims[4], const int64_t strides[4], fmr_cn_tens *t, int *slot)
+fmr_err fmr_cn_input(fmr_convnet *n, const int64_t dims[4], const int64_t strides[4],
+                     fmr_cn_tens *t, int *slot)
 {
     if (n->ninputs == MAX_INPUTS) return FULL("inputs");
     FMR_TRY(new_tens(n, (int)dims[1], (int)dims[2], (int)dims[3], t));
     dnnl_memory_desc_t s, d;
-    const dnnl_dim_t dd[4] = {dims[0], dims[1], dims[2], dims[3]}, ss[4] = {strides[0], strides[1], strides[2], strides[3]};
+    const dnnl_dim_t dd[4] = {dims[0], dims[1], dims[2], dims[3]},
+                     ss[4] = {strides[0], strides[1], strides[2], strides[3]};
     FMR_TRY(fmr_md_strided(&s, 4, dd, ss));
     FMR_TRY(md_nchw(n, t, &d));
     op *o = next_op(n);
     if (!o) return FULL("operations");
-    FMR_DNNL(dnnl_reorder_primitive_desc_create(&o->pr.pd, &s, n->eng, &d, n->eng, NULL), "plan an input copy");
+    FMR_DNNL(dnnl_reorder_primitive_desc_create(&o->pr.pd, &s, n->eng, &d, n->eng, NULL),
+             "plan an input copy");
     FMR_DNNL(dnnl_primitive_create(&o->pr.p, o->pr.pd), "create an input copy");
     dnnl_memory_t mi, md;
     FMR_TRY(mem(n, &s, NULL, &mi));
@@ -166,23 +188,28 @@ fmr_err fmr_cn_input(fmr_convnet *n, const int64_t dims[4], const int64_t stride
 
 fmr_err fmr_cn_bind(fmr_convnet *n, int slot, const void *ptr)
 {
-    if (slot < 0 || slot >= n->ninputs) return fmr_error(FMR_ERR_INTERNAL, "network input %d does not exist", slot);
+    if (slot < 0 || slot >= n->ninputs)
+        return fmr_error(FMR_ERR_INTERNAL, "network input %d does not exist", slot);
     FMR_DNNL(dnnl_memory_set_data_handle(n->inputs[slot], (void *)ptr), "bind a network input");
     return FMR_OK;
 }
 
-fmr_err fmr_cn_conv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout, int k, const char *key, int bias)
+fmr_err fmr_cn_conv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout, int k,
+                    const char *key, int bias)
 {
     if (!dst->p) FMR_TRY(new_tens(n, cout, src->h, src->w, dst));
     dnnl_memory_desc_t s, d, w, wany, bmd;
     FMR_TRY(md_nchw(n, src, &s));
     FMR_TRY(md_nchw(n, dst, &d));
-    const dnnl_dim_t dw[4] = {cout, src->c, k, k}, db[1] = {cout}, st[2] = {1, 1}, pad[2] = {k / 2, k / 2};
+    const dnnl_dim_t dw[4] = {cout, src->c, k, k}, db[1] = {cout}, st[2] = {1, 1},
+                     pad[2] = {k / 2, k / 2};
     FMR_TRY(fmr_md_dense(&w, 4, dw));
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wany, 4, dw, dnnl_f32, dnnl_format_tag_any), "describe conv weights");
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wany, 4, dw, dnnl_f32, dnnl_format_tag_any),
+             "describe conv weights");
     FMR_TRY(fmr_md_dense(&bmd, 1, db));
     dnnl_convolution_desc_t cd;
-    FMR_DNNL(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &s, &wany,
+    FMR_DNNL(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                dnnl_convolution_direct, &s, &wany,
                                                 bias ? &bmd : NULL, &d, st, pad, pad),
              "describe a convolution");
     op *o = next_op(n);
@@ -208,19 +235,23 @@ fmr_err fmr_cn_conv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, in
     return FMR_OK;
 }
 
-fmr_err fmr_cn_deconv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout, const char *key)
+fmr_err fmr_cn_deconv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout,
+                      const char *key)
 {
     FMR_TRY(new_tens(n, cout, 2 * src->h, 2 * src->w, dst));
     dnnl_memory_desc_t s, d, w, wany;
     FMR_TRY(md_nchw(n, src, &s));
     FMR_TRY(md_nchw(n, dst, &d));
     /* oneDNN's deconvolution weights are (out, in, kh, kw); PyTorch stores (in, out, kh, kw) */
-    const dnnl_dim_t dw[4] = {cout, src->c, 2, 2}, sw[4] = {4, (dnnl_dim_t)cout * 4, 2, 1}, st[2] = {2, 2}, pad[2] = {0, 0};
+    const dnnl_dim_t dw[4] = {cout, src->c, 2, 2}, sw[4] = {4, (dnnl_dim_t)cout * 4, 2, 1},
+                     st[2] = {2, 2}, pad[2] = {0, 0};
     FMR_TRY(fmr_md_strided(&w, 4, dw, sw));
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wany, 4, dw, dnnl_f32, dnnl_format_tag_any), "describe deconv weights");
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wany, 4, dw, dnnl_f32, dnnl_format_tag_any),
+             "describe deconv weights");
     dnnl_deconvolution_desc_t dd;
-    FMR_DNNL(dnnl_deconvolution_forward_desc_init(&dd, dnnl_forward_inference, dnnl_deconvolution_direct, &s, &wany, NULL,
-                                                  &d, st, pad, pad),
+    FMR_DNNL(dnnl_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
+                                                  dnnl_deconvolution_direct, &s, &wany, NULL, &d,
+                                                  st, pad, pad),
              "describe a transposed convolution");
     op *o = next_op(n);
     if (!o) return FULL("operations");
@@ -245,7 +276,8 @@ fmr_err fmr_cn_inorm(fmr_convnet *n, const fmr_cn_tens *t, float slope)
     const dnnl_dim_t d[2] = {(dnnl_dim_t)n->b * t->c, (dnnl_dim_t)t->h * t->w};
     FMR_TRY(fmr_md_dense(&md, 2, d));
     dnnl_layer_normalization_desc_t ld;
-    FMR_DNNL(dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL, 1e-5f, 0),
+    FMR_DNNL(dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL,
+                                                        1e-5f, 0),
              "describe instance norm");
     op *o = next_op(n);
     if (!o) return FULL("operations");
@@ -257,7 +289,8 @@ fmr_err fmr_cn_inorm(fmr_convnet *n, const fmr_cn_tens *t, float slope)
     o->nargs = 2;
     if (slope >= 0) {
         dnnl_eltwise_desc_t ed;
-        FMR_DNNL(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_relu, &md, slope, 0.f),
+        FMR_DNNL(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_relu, &md,
+                                                slope, 0.f),
                  "describe LeakyReLU");
         if (!(o = next_op(n))) return FULL("operations");
         FMR_TRY(fmr_prim_create(&o->pr, &ed, NULL, n->eng, "create LeakyReLU"));
@@ -284,7 +317,8 @@ fmr_err fmr_cn_add_lrelu(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens
     dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, slope, 0.f);
     dnnl_primitive_attr_set_post_ops(attr, po);
     op *o = next_op(n);
-    fmr_err err = o ? fmr_prim_create(&o->pr, &bd, attr, n->eng, "create a residual add") : FULL("operations");
+    fmr_err err = o ? fmr_prim_create(&o->pr, &bd, attr, n->eng, "create a residual add")
+                    : FULL("operations");
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
     FMR_TRY(err);
@@ -301,7 +335,8 @@ fmr_err fmr_cn_add_lrelu(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens
 fmr_err fmr_cn_concat(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens *b, fmr_cn_tens *dst)
 {
     if (a->h != b->h || a->w != b->w)
-        return fmr_error(FMR_ERR_INTERNAL, "concatenating %dx%d with %dx%d", a->h, a->w, b->h, b->w);
+        return fmr_error(FMR_ERR_INTERNAL, "concatenating %dx%d with %dx%d", a->h, a->w, b->h,
+                         b->w);
     FMR_TRY(new_tens(n, a->c + b->c, a->h, a->w, dst));
     dnnl_memory_desc_t mds[2], md;
     FMR_TRY(md_nchw(n, a, &mds[0]));
@@ -309,7 +344,8 @@ fmr_err fmr_cn_concat(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens *b
     FMR_TRY(md_nchw(n, dst, &md));
     op *o = next_op(n);
     if (!o) return FULL("operations");
-    FMR_DNNL(dnnl_concat_primitive_desc_create(&o->pr.pd, &md, 2, 1, mds, NULL, n->eng), "plan a concatenation");
+    FMR_DNNL(dnnl_concat_primitive_desc_create(&o->pr.pd, &md, 2, 1, mds, NULL, n->eng),
+             "plan a concatenation");
     FMR_DNNL(dnnl_primitive_create(&o->pr.p, o->pr.pd), "create a concatenation");
     dnnl_memory_t m0, m1, m2;
     FMR_TRY(mem(n, &mds[0], a->p, &m0));
@@ -324,15 +360,17 @@ fmr_err fmr_cn_concat(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens *b
 
 fmr_err fmr_cn_avgpool(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst)
 {
-    if (src->h % 2 || src->w % 2) return fmr_error(FMR_ERR_INTERNAL, "pooling an odd %dx%d tensor", src->h, src->w);
+    if (src->h % 2 || src->w % 2)
+        return fmr_error(FMR_ERR_INTERNAL, "pooling an odd %dx%d tensor", src->h, src->w);
     FMR_TRY(new_tens(n, src->c, src->h / 2, src->w / 2, dst));
     dnnl_memory_desc_t s, d;
     FMR_TRY(md_nchw(n, src, &s));
     FMR_TRY(md_nchw(n, dst, &d));
     const dnnl_dim_t st[2] = {2, 2}, k[2] = {2, 2}, dil[2] = {0, 0}, pad[2] = {0, 0};
     dnnl_pooling_v2_desc_t pd;
-    FMR_DNNL(dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding, &s, &d, st,
-                                               k, dil, pad, pad),
+    FMR_DNNL(dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference,
+                                               dnnl_pooling_avg_exclude_padding, &s, &d, st, k, dil,
+                                               pad, pad),
              "describe average pooling");
     op *o = next_op(n);
     if (!o) return FULL("operations");
@@ -349,7 +387,8 @@ fmr_err fmr_cn_avgpool(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst)
 fmr_err fmr_cn_run(fmr_convnet *n)
 {
     for (int i = 0; i < n->nops; i++)
-        FMR_TRY(fmr_prim_run(&n->ops[i].pr, n->strm, n->ops[i].nargs, n->ops[i].args, "run a network layer"));
+        FMR_TRY(fmr_prim_run(&n->ops[i].pr, n->strm, n->ops[i].nargs, n->ops[i].args,
+                             "run a network layer"));
     FMR_DNNL(dnnl_stream_wait(n->strm), "finish a network");
     return FMR_OK;
 }

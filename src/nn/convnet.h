@@ -19,20 +19,24 @@ typedef struct fmr_cn_tens {
 typedef struct fmr_convnet fmr_convnet;
 
 /* st NULL: random weights from seed. prefix is prepended to every key. */
-fmr_err fmr_cn_create(fmr_convnet **n, int batch, const fmr_safetensors *st, const char *prefix, uint64_t seed);
+fmr_err fmr_cn_create(fmr_convnet **n, int batch, const fmr_safetensors *st, const char *prefix,
+                      uint64_t seed);
 void fmr_cn_destroy(fmr_convnet **n);
 int fmr_cn_batch(const fmr_convnet *n);
 
 /* An input: a caller buffer bound at run time (fmr_cn_bind(slot)) described by dims/strides
  * (4-D, logical NCHW), copied into the dense tensor t by a reorder. */
-fmr_err fmr_cn_input(fmr_convnet *n, const int64_t dims[4], const int64_t strides[4], fmr_cn_tens *t, int *slot);
+fmr_err fmr_cn_input(fmr_convnet *n, const int64_t dims[4], const int64_t strides[4],
+                     fmr_cn_tens *t, int *slot);
 fmr_err fmr_cn_bind(fmr_convnet *n, int slot, const void *ptr);
 
 /* dst = conv k x k (padding k/2, stride 1) of src, weight key.weight [cout, cin, k, k], with
  * key.bias [cout] if bias. dst->p NULL: a new tensor. */
-fmr_err fmr_cn_conv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout, int k, const char *key, int bias);
+fmr_err fmr_cn_conv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout, int k,
+                    const char *key, int bias);
 /* dst = ConvTranspose2d(kernel 2, stride 2, no bias) of src, key.weight [cin, cout, 2, 2]. */
-fmr_err fmr_cn_deconv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout, const char *key);
+fmr_err fmr_cn_deconv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout,
+                      const char *key);
 /* In place: instance norm (eps 1e-5, no affine), then LeakyReLU(slope) if slope >= 0. */
 fmr_err fmr_cn_inorm(fmr_convnet *n, const fmr_cn_tens *t, float slope);
 /* In place: a = LeakyReLU(slope)(a + b). */

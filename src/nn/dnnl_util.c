@@ -13,7 +13,8 @@ static struct {
 fmr_err fmr_dnnl_status(dnnl_status_t s, const char *what, const char *file, int line)
 {
     if (s == dnnl_success) return FMR_OK;
-    return fmr_error_at(FMR_ERR_LIB, file, line, "oneDNN", "oneDNN failed to %s (%s)", what, dnnl_status2str(s));
+    return fmr_error_at(FMR_ERR_LIB, file, line, "oneDNN", "oneDNN failed to %s (%s)", what,
+                        dnnl_status2str(s));
 }
 
 fmr_err fmr_dnnl_acquire(dnnl_engine_t *engine, dnnl_stream_t *stream)
@@ -68,25 +69,30 @@ const dnnl_memory_desc_t *fmr_prim_md(const fmr_prim *pr, dnnl_query_t q, int in
 
 fmr_err fmr_md_dense(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims)
 {
-    static const dnnl_format_tag_t tags[] = {dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde,
-                                             dnnl_abcdef};
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, tags[nd]), "describe a dense tensor");
+    static const dnnl_format_tag_t tags[] = {
+        dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, tags[nd]),
+             "describe a dense tensor");
     return FMR_OK;
 }
 
-fmr_err fmr_md_strided(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims, const dnnl_dim_t *strides)
+fmr_err fmr_md_strided(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
+                       const dnnl_dim_t *strides)
 {
-    FMR_DNNL(dnnl_memory_desc_init_by_strides(md, nd, dims, dnnl_f32, strides), "describe a strided tensor");
+    FMR_DNNL(dnnl_memory_desc_init_by_strides(md, nd, dims, dnnl_f32, strides),
+             "describe a strided tensor");
     return FMR_OK;
 }
 
 fmr_err fmr_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t engine, void *ptr)
 {
-    FMR_DNNL(dnnl_memory_create(m, md, engine, ptr ? ptr : DNNL_MEMORY_NONE), "create a memory object");
+    FMR_DNNL(dnnl_memory_create(m, md, engine, ptr ? ptr : DNNL_MEMORY_NONE),
+             "create a memory object");
     return FMR_OK;
 }
 
-fmr_err fmr_prim_run(const fmr_prim *pr, dnnl_stream_t s, int nargs, const dnnl_exec_arg_t *args, const char *what)
+fmr_err fmr_prim_run(const fmr_prim *pr, dnnl_stream_t s, int nargs, const dnnl_exec_arg_t *args,
+                     const char *what)
 {
     FMR_DNNL(dnnl_primitive_execute(pr->p, s, nargs, args), what);
     return FMR_OK;

@@ -31,12 +31,14 @@ const dnnl_memory_desc_t *fmr_prim_md(const fmr_prim *pr, dnnl_query_t q, int in
 
 /* Plain memory descriptors. */
 fmr_err fmr_md_dense(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims);
-fmr_err fmr_md_strided(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims, const dnnl_dim_t *strides);
+fmr_err fmr_md_strided(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
+                       const dnnl_dim_t *strides);
 
 /* A memory object on a caller-owned buffer (or NULL to set the handle later). */
 fmr_err fmr_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t engine, void *ptr);
 
 /* Executes and waits. */
-fmr_err fmr_prim_run(const fmr_prim *pr, dnnl_stream_t s, int nargs, const dnnl_exec_arg_t *args, const char *what);
+fmr_err fmr_prim_run(const fmr_prim *pr, dnnl_stream_t s, int nargs, const dnnl_exec_arg_t *args,
+                     const char *what);
 
 #endif

@@ -8,10 +8,33 @@
 #include "fmrecon/encoder.h"
 
 typedef enum fmr_enc_role {
-    FMR_K_PATCH_W, FMR_K_PATCH_B, FMR_K_CLS, FMR_K_POS, FMR_K_PRE_W, FMR_K_PRE_B,
-    FMR_K_LN1_W, FMR_K_LN1_B, FMR_K_Q_W, FMR_K_Q_B, FMR_K_K_W, FMR_K_K_B, FMR_K_V_W, FMR_K_V_B,
-    FMR_K_QKV_W, FMR_K_QKV_B, FMR_K_O_W, FMR_K_O_B, FMR_K_LS1, FMR_K_LN2_W, FMR_K_LN2_B,
-    FMR_K_FC1_W, FMR_K_FC1_B, FMR_K_FC2_W, FMR_K_FC2_B, FMR_K_LS2, FMR_K_COUNT
+    FMR_K_PATCH_W,
+    FMR_K_PATCH_B,
+    FMR_K_CLS,
+    FMR_K_POS,
+    FMR_K_PRE_W,
+    FMR_K_PRE_B,
+    FMR_K_LN1_W,
+    FMR_K_LN1_B,
+    FMR_K_Q_W,
+    FMR_K_Q_B,
+    FMR_K_K_W,
+    FMR_K_K_B,
+    FMR_K_V_W,
+    FMR_K_V_B,
+    FMR_K_QKV_W,
+    FMR_K_QKV_B,
+    FMR_K_O_W,
+    FMR_K_O_B,
+    FMR_K_LS1,
+    FMR_K_LN2_W,
+    FMR_K_LN2_B,
+    FMR_K_FC1_W,
+    FMR_K_FC1_B,
+    FMR_K_FC2_W,
+    FMR_K_FC2_B,
+    FMR_K_LS2,
+    FMR_K_COUNT
 } fmr_enc_role;
 
 /* Writes the full tensor name of role (block is 0-based; ignored for embedding roles) into buf.

@@ -20,20 +20,24 @@ static void *falloc(size_t bytes)
 
 void fmr_encoder_mean_std(fmr_encoder_family f, float mean[3], float std[3])
 {
-    /* OpenAI CLIP's values (CLIP, and BiomedCLIP's open_clip preprocess_cfg); ImageNet for DINOv2 */
-    static const float clip_m[3] = {0.48145466f, 0.4578275f, 0.40821073f}, clip_s[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    /* OpenAI CLIP's values (CLIP, and BiomedCLIP's open_clip preprocess_cfg); ImageNet for DINOv2
+     */
+    static const float clip_m[3] = {0.48145466f, 0.4578275f, 0.40821073f},
+                       clip_s[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     static const float inet_m[3] = {0.485f, 0.456f, 0.406f}, inet_s[3] = {0.229f, 0.224f, 0.225f};
     const int dino = f == FMR_ENC_DINOV2;
     memcpy(mean, dino ? inet_m : clip_m, 3 * sizeof(float));
     memcpy(std, dino ? inet_s : clip_s, 3 * sizeof(float));
 }
 
-fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const void *images, size_t n, int ny, int nx,
-                              int size, float *pixels)
+fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const void *images,
+                              size_t n, int ny, int nx, int size, float *pixels)
 {
-    if (map != FMR_MAP_MAGNITUDE && map != FMR_MAP_COMPLEX3) return fmr_error(FMR_ERR_ARG, "unknown input mapping %d", (int)map);
+    if (map != FMR_MAP_MAGNITUDE && map != FMR_MAP_COMPLEX3)
+        return fmr_error(FMR_ERR_ARG, "unknown input mapping %d", (int)map);
     if (n == 0) return FMR_OK;
-    if (ny <= 0 || nx <= 0 || size <= 0) return fmr_error(FMR_ERR_SHAPE, "cannot map %dx%d images to %d", ny, nx, size);
+    if (ny <= 0 || nx <= 0 || size <= 0)
+        return fmr_error(FMR_ERR_SHAPE, "cannot map %dx%d images to %d", ny, nx, size);
     const fmr_cfloat *img = images;
     const size_t npix = (size_t)ny * nx, opix = (size_t)size * size;
     float *chan = falloc(n * 3 * npix * sizeof(float));
@@ -45,7 +49,8 @@ fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const v
             const float a = cabsf(x[k]);
             if (!isfinite(a)) {
                 fmr_free(chan);
-                return fmr_error(FMR_ERR_VALUE, "image %zu has a non-finite value at pixel %zu", i, k);
+                return fmr_error(FMR_ERR_VALUE, "image %zu has a non-finite value at pixel %zu", i,
+                                 k);
             }
             if (a > mx) mx = a;
         }
@@ -67,14 +72,16 @@ fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const v
         err = fmr_dnnl_acquire(&eng, &strm);
         if (!err) {
             dnnl_memory_desc_t src, dst;
-            const dnnl_dim_t ds[4] = {(dnnl_dim_t)n, 3, ny, nx}, dd[4] = {(dnnl_dim_t)n, 3, size, size};
+            const dnnl_dim_t ds[4] = {(dnnl_dim_t)n, 3, ny, nx},
+                             dd[4] = {(dnnl_dim_t)n, 3, size, size};
             fmr_prim r = {0};
             dnnl_memory_t ms = NULL, md = NULL;
             dnnl_resampling_desc_t rd;
             err = fmr_md_dense(&src, 4, ds);
             if (!err) err = fmr_md_dense(&dst, 4, dd);
             if (!err)
-                err = fmr_dnnl_status(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear,
+                err = fmr_dnnl_status(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference,
+                                                                        dnnl_resampling_linear,
                                                                         NULL, &src, &dst),
                                       "describe the input resize", __FILE__, __LINE__);
             if (!err) err = fmr_prim_create(&r, &rd, NULL, eng, "create the input resize");
@@ -83,7 +90,9 @@ fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const v
             if (!err) {
                 dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_DST, md}};
                 err = fmr_prim_run(&r, strm, 2, a, "resize the input");
-                if (!err) err = fmr_dnnl_status(dnnl_stream_wait(strm), "wait for the resize", __FILE__, __LINE__);
+                if (!err)
+                    err = fmr_dnnl_status(dnnl_stream_wait(strm), "wait for the resize", __FILE__,
+                                          __LINE__);
             }
             if (ms) dnnl_memory_destroy(ms);
             if (md) dnnl_memory_destroy(md);
@@ -98,7 +107,8 @@ fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const v
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < 3; c++) {
             float *p = pixels + (i * 3 + (size_t)c) * opix;
-            for (size_t k = 0; k < opix; k++) p[k] = (p[k] - mean[c]) / std[c];
+            for (size_t k = 0; k < opix; k++)
+                p[k] = (p[k] - mean[c]) / std[c];
         }
     return FMR_OK;
 }

@@ -7,13 +7,14 @@
 #include "fmrecon/encoder.h"
 #include "fmrecon/log.h"
 
-static fmr_err one_shape(dnnl_engine_t eng, dnnl_stream_t strm, dnnl_dim_t m, dnnl_dim_t k, dnnl_dim_t n, int reps,
-                         int bf16, double *gflops)
+static fmr_err one_shape(dnnl_engine_t eng, dnnl_stream_t strm, dnnl_dim_t m, dnnl_dim_t k,
+                         dnnl_dim_t n, int reps, int bf16, double *gflops)
 {
     dnnl_memory_desc_t a, b, c;
     const dnnl_dim_t da[2] = {m, k}, db[2] = {k, n}, dc[2] = {m, n};
     FMR_TRY(fmr_md_dense(&a, 2, da));
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_f32, dnnl_format_tag_any), "describe weights");
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_f32, dnnl_format_tag_any),
+             "describe weights");
     FMR_TRY(fmr_md_dense(&c, 2, dc));
     dnnl_matmul_desc_t d;
     FMR_DNNL(dnnl_matmul_desc_init(&d, &a, &b, NULL, &c), "describe a matmul");
@@ -26,16 +27,23 @@ static fmr_err one_shape(dnnl_engine_t eng, dnnl_stream_t strm, dnnl_dim_t m, dn
     FMR_TRY(err);
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
     const dnnl_memory_desc_t *wb = fmr_prim_md(&pr, dnnl_query_weights_md, 0);
-    err = fmr_dnnl_status(dnnl_memory_create(&ma, &a, eng, DNNL_MEMORY_ALLOCATE), "allocate", __FILE__, __LINE__);
-    if (!err) err = fmr_dnnl_status(dnnl_memory_create(&mb, wb, eng, DNNL_MEMORY_ALLOCATE), "allocate", __FILE__, __LINE__);
-    if (!err) err = fmr_dnnl_status(dnnl_memory_create(&mc, &c, eng, DNNL_MEMORY_ALLOCATE), "allocate", __FILE__, __LINE__);
+    err = fmr_dnnl_status(dnnl_memory_create(&ma, &a, eng, DNNL_MEMORY_ALLOCATE), "allocate",
+                          __FILE__, __LINE__);
+    if (!err)
+        err = fmr_dnnl_status(dnnl_memory_create(&mb, wb, eng, DNNL_MEMORY_ALLOCATE), "allocate",
+                              __FILE__, __LINE__);
+    if (!err)
+        err = fmr_dnnl_status(dnnl_memory_create(&mc, &c, eng, DNNL_MEMORY_ALLOCATE), "allocate",
+                              __FILE__, __LINE__);
     if (!err) {
         void *p;
         /* non-zero operands (zeros can take shortcuts in some kernels) */
         dnnl_memory_get_data_handle(ma, &p);
-        for (size_t i = 0; i < (size_t)(m * k); i++) ((float *)p)[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+        for (size_t i = 0; i < (size_t)(m * k); i++)
+            ((float *)p)[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
         dnnl_memory_get_data_handle(mb, &p);
-        for (size_t i = 0; i < dnnl_memory_desc_get_size(wb) / 4; i++) ((float *)p)[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
+        for (size_t i = 0; i < dnnl_memory_desc_get_size(wb) / 4; i++)
+            ((float *)p)[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
         double best = 1e30;
         for (int r = 0; !err && r <= reps; r++) {
@@ -54,7 +62,8 @@ static fmr_err one_shape(dnnl_engine_t eng, dnnl_stream_t strm, dnnl_dim_t m, dn
     return err;
 }
 
-fmr_err fmr_encoder_matmul_peak(const fmr_encoder *enc, int b, int h, int w, int bf16, int reps, double *gflops)
+fmr_err fmr_encoder_matmul_peak(const fmr_encoder *enc, int b, int h, int w, int bf16, int reps,
+                                double *gflops)
 {
     int n;
     FMR_TRY(fmr_encoder_tokens(enc, h, w, &n));
@@ -84,13 +93,21 @@ int fmr_cpu_has_bf16(void)
 const char *fmr_cpu_isa_name(void)
 {
     switch (dnnl_get_effective_cpu_isa()) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case dnnl_cpu_isa_sse41:
+        return "sse41";
+    case dnnl_cpu_isa_avx:
+        return "avx";
+    case dnnl_cpu_isa_avx2:
+        return "avx2";
+    case dnnl_cpu_isa_avx512_core:
+        return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+        return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+        return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+        return "avx512_core_amx";
+    default:
+        return "other";
     }
 }

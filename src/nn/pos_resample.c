@@ -43,21 +43,25 @@ static void axis_taps(int in, int out, int d, taps *t)
     }
     t->first = lo, t->count = hi - lo + 1;
     memset(t->w, 0, sizeof t->w);
-    for (int k = 0; k < 4; k++) t->w[idx[k] - lo] += w[k];
+    for (int k = 0; k < 4; k++)
+        t->w[idx[k] - lo] += w[k];
 }
 
 fmr_err fmr_pos_resample(const float *in, int ghi, int gwi, int d, int gh, int gw, float *out)
 {
     if (ghi <= 0 || gwi <= 0 || gh <= 0 || gw <= 0 || ghi > 16 * gh || gwi > 16 * gw)
-        return fmr_error(FMR_ERR_SHAPE, "cannot resample a %dx%d position grid to %dx%d", ghi, gwi, gh, gw);
+        return fmr_error(FMR_ERR_SHAPE, "cannot resample a %dx%d position grid to %dx%d", ghi, gwi,
+                         gh, gw);
     taps *ty = malloc((size_t)gh * sizeof *ty), *tx = malloc((size_t)gw * sizeof *tx);
     double *acc = malloc((size_t)d * sizeof *acc);
     if (!ty || !tx || !acc) {
         free(ty), free(tx), free(acc);
         return fmr_error(FMR_ERR_NOMEM, "out of memory (position resampling)");
     }
-    for (int y = 0; y < gh; y++) axis_taps(ghi, gh, y, &ty[y]);
-    for (int x = 0; x < gw; x++) axis_taps(gwi, gw, x, &tx[x]);
+    for (int y = 0; y < gh; y++)
+        axis_taps(ghi, gh, y, &ty[y]);
+    for (int x = 0; x < gw; x++)
+        axis_taps(gwi, gw, x, &tx[x]);
     for (int y = 0; y < gh; y++)
         for (int x = 0; x < gw; x++) {
             memset(acc, 0, (size_t)d * sizeof *acc);
@@ -65,10 +69,12 @@ fmr_err fmr_pos_resample(const float *in, int ghi, int gwi, int d, int gh, int g
                 for (int i = 0; i < tx[x].count; i++) {
                     const double w = ty[y].w[j] * tx[x].w[i];
                     const float *row = in + ((size_t)(ty[y].first + j) * gwi + tx[x].first + i) * d;
-                    for (int c = 0; c < d; c++) acc[c] += w * row[c];
+                    for (int c = 0; c < d; c++)
+                        acc[c] += w * row[c];
                 }
             float *o = out + ((size_t)y * gw + x) * d;
-            for (int c = 0; c < d; c++) o[c] = (float)acc[c];
+            for (int c = 0; c < d; c++)
+                o[c] = (float)acc[c];
         }
     free(ty), free(tx), free(acc);
     return FMR_OK;

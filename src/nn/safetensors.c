@@ -32,9 +32,10 @@ static const struct {
     const char *name;
     fmr_st_dtype t;
     size_t size;
-} dtypes[] = {{"F32", FMR_ST_F32, 4}, {"F16", FMR_ST_F16, 2}, {"BF16", FMR_ST_BF16, 2}, {"F64", FMR_ST_F64, 8},
-              {"I64", FMR_ST_I64, 8}, {"I32", FMR_ST_I32, 4}, {"I16", FMR_ST_I16, 2},  {"I8", FMR_ST_I8, 1},
-              {"U8", FMR_ST_U8, 1},   {"BOOL", FMR_ST_BOOL, 1}};
+} dtypes[] = {{"F32", FMR_ST_F32, 4},  {"F16", FMR_ST_F16, 2}, {"BF16", FMR_ST_BF16, 2},
+              {"F64", FMR_ST_F64, 8},  {"I64", FMR_ST_I64, 8}, {"I32", FMR_ST_I32, 4},
+              {"I16", FMR_ST_I16, 2},  {"I8", FMR_ST_I8, 1},   {"U8", FMR_ST_U8, 1},
+              {"BOOL", FMR_ST_BOOL, 1}};
 
 const char *fmr_st_dtype_name(fmr_st_dtype t)
 {
@@ -54,8 +55,10 @@ void fmr_st_close(fmr_safetensors **p)
 {
     if (!p || !*p) return;
     fmr_safetensors *s = *p;
-    for (size_t i = 0; i < s->n; i++) free((char *)s->t[i].name);
-    for (size_t i = 0; i < s->nmeta; i++) free(s->meta[i].key), free(s->meta[i].value);
+    for (size_t i = 0; i < s->n; i++)
+        free((char *)s->t[i].name);
+    for (size_t i = 0; i < s->nmeta; i++)
+        free(s->meta[i].key), free(s->meta[i].value);
     free(s->t);
     free(s->meta);
     free(s->by_name);
@@ -80,7 +83,9 @@ static int cmp_name(const void *a, const void *b)
 static int cmp_range(const void *a, const void *b)
 {
     const range *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end < y->end ? -1 : x->end > y->end);
+    return x->begin < y->begin   ? -1
+           : x->begin > y->begin ? 1
+                                 : (x->end < y->end ? -1 : x->end > y->end);
 }
 
 /* A JSON number that is a whole, non-negative value representable exactly as size_t. */
@@ -96,28 +101,34 @@ static int whole(const cJSON *j, size_t max, size_t *out)
 static fmr_err parse_tensor(const char *label, const cJSON *e, size_t datalen, fmr_st_tensor *t)
 {
     const char *name = e->string;
-    if (!cJSON_IsObject(e)) return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' is not a JSON object", label, name);
+    if (!cJSON_IsObject(e))
+        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' is not a JSON object", label, name);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off))
-        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' lacks dtype, shape or data_offsets", label, name);
+        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' lacks dtype, shape or data_offsets",
+                         label, name);
     t->dtype = 0;
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (!strcmp(dt->valuestring, dtypes[i].name)) t->dtype = dtypes[i].t;
     if (!t->dtype)
-        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has unsupported dtype '%.32s'", label, name, dt->valuestring);
+        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has unsupported dtype '%.32s'", label,
+                         name, dt->valuestring);
     int nd = cJSON_GetArraySize(sh);
     if (nd < 0 || nd > FMR_ST_MAX_DIMS)
-        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has %d dimensions (at most %d)", label, name, nd, FMR_ST_MAX_DIMS);
+        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has %d dimensions (at most %d)", label,
+                         name, nd, FMR_ST_MAX_DIMS);
     t->ndim = nd;
     size_t numel = 1;
     for (int i = 0; i < nd; i++) {
         size_t d;
         if (!whole(cJSON_GetArrayItem(sh, i), SIZE_MAX, &d))
-            return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has an invalid shape entry", label, name);
+            return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has an invalid shape entry", label,
+                             name);
         if (d && numel > datalen / d)
-            return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' is larger than the file", label, name);
+            return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' is larger than the file", label,
+                             name);
         numel *= d;
         t->shape[i] = (int64_t)d;
     }
@@ -125,12 +136,14 @@ static fmr_err parse_tensor(const char *label, const cJSON *e, size_t datalen, f
     if (cJSON_GetArraySize(off) != 2 || !whole(cJSON_GetArrayItem(off, 0), datalen, &b) ||
         !whole(cJSON_GetArrayItem(off, 1), datalen, &en) || en < b)
         return fmr_error(FMR_ERR_FORMAT,
-                         "%s: tensor '%s' has data_offsets outside the %zu data bytes of the file", label, name, datalen);
+                         "%s: tensor '%s' has data_offsets outside the %zu data bytes of the file",
+                         label, name, datalen);
     t->numel = numel;
     t->nbytes = numel * dtype_size(t->dtype);
     if (en - b != t->nbytes)
-        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' spans %zu bytes but its shape and dtype need %zu",
-                         label, name, en - b, t->nbytes);
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: tensor '%s' spans %zu bytes but its shape and dtype need %zu", label,
+                         name, en - b, t->nbytes);
     t->data = (const void *)b; /* offset for now; made a pointer once the data base is known */
     return FMR_OK;
 }
@@ -138,15 +151,21 @@ static fmr_err parse_tensor(const char *label, const cJSON *e, size_t datalen, f
 fmr_err fmr_st_open_buffer(const void *buf, size_t len, const char *label, fmr_safetensors **out)
 {
     *out = NULL;
-    if (len < 8) return fmr_error(FMR_ERR_FORMAT, "%s: too short for a safetensors file (%zu bytes)", label, len);
+    if (len < 8)
+        return fmr_error(FMR_ERR_FORMAT, "%s: too short for a safetensors file (%zu bytes)", label,
+                         len);
     const unsigned char *p = buf;
     uint64_t hl = 0;
-    for (int i = 7; i >= 0; i--) hl = hl << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | p[i];
     if (hl > MAX_HEADER)
-        return fmr_error(FMR_ERR_FORMAT, "%s: safetensors header of %llu bytes exceeds the %d-byte limit", label,
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: safetensors header of %llu bytes exceeds the %d-byte limit", label,
                          (unsigned long long)hl, MAX_HEADER);
     if (hl > len - 8)
-        return fmr_error(FMR_ERR_FORMAT, "%s: safetensors header length %llu runs past the end of the file (%zu bytes; truncated?)",
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: safetensors header length %llu runs past the end of the file (%zu "
+                         "bytes; truncated?)",
                          label, (unsigned long long)hl, len);
     if (hl < 2 || p[8] != '{')
         return fmr_error(FMR_ERR_FORMAT, "%s: safetensors header is not a JSON object", label);
@@ -157,12 +176,15 @@ fmr_err fmr_st_open_buffer(const void *buf, size_t len, const char *label, fmr_s
     }
     fmr_safetensors *s = calloc(1, sizeof *s);
     fmr_err err = s ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "cannot allocate checkpoint");
-    if (!err && !(s->label = strdup(label))) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate checkpoint");
+    if (!err && !(s->label = strdup(label)))
+        err = fmr_error(FMR_ERR_NOMEM, "cannot allocate checkpoint");
     const size_t datalen = len - 8 - (size_t)hl;
     const unsigned char *base = p + 8 + hl;
     size_t count = 0;
-    for (cJSON *e = root->child; e; e = e->next) count++;
-    if (!err && count > MAX_TENSORS) err = fmr_error(FMR_ERR_FORMAT, "%s: %zu tensors exceed the limit", label, count);
+    for (cJSON *e = root->child; e; e = e->next)
+        count++;
+    if (!err && count > MAX_TENSORS)
+        err = fmr_error(FMR_ERR_FORMAT, "%s: %zu tensors exceed the limit", label, count);
     if (!err) {
         s->t = calloc(count ? count : 1, sizeof *s->t);
         s->meta = calloc(count ? count : 1, sizeof *s->meta);
@@ -172,22 +194,26 @@ fmr_err fmr_st_open_buffer(const void *buf, size_t len, const char *label, fmr_s
         if (!e->string) {
             err = fmr_error(FMR_ERR_FORMAT, "%s: header entry without a name", label);
         } else if (!strcmp(e->string, "__metadata__")) {
-            if (!cJSON_IsObject(e)) err = fmr_error(FMR_ERR_FORMAT, "%s: __metadata__ is not an object", label);
+            if (!cJSON_IsObject(e))
+                err = fmr_error(FMR_ERR_FORMAT, "%s: __metadata__ is not an object", label);
             for (cJSON *m = e->child; !err && m; m = m->next) {
                 if (!cJSON_IsString(m) || !m->string) {
-                    err = fmr_error(FMR_ERR_FORMAT, "%s: __metadata__ values must be strings", label);
+                    err =
+                        fmr_error(FMR_ERR_FORMAT, "%s: __metadata__ values must be strings", label);
                     break;
                 }
                 if (s->nmeta == count) break;
                 s->meta[s->nmeta].key = strdup(m->string);
                 s->meta[s->nmeta].value = strdup(m->valuestring);
-                if (!s->meta[s->nmeta].key || !s->meta[s->nmeta].value) err = fmr_error(FMR_ERR_NOMEM, "metadata");
+                if (!s->meta[s->nmeta].key || !s->meta[s->nmeta].value)
+                    err = fmr_error(FMR_ERR_NOMEM, "metadata");
                 s->nmeta++;
             }
         } else {
             fmr_st_tensor *t = &s->t[s->n];
             err = parse_tensor(label, e, datalen, t);
-            if (!err && !(t->name = strdup(e->string))) err = fmr_error(FMR_ERR_NOMEM, "tensor name");
+            if (!err && !(t->name = strdup(e->string)))
+                err = fmr_error(FMR_ERR_NOMEM, "tensor name");
             if (!err) s->n++;
         }
     }
@@ -208,26 +234,28 @@ fmr_err fmr_st_open_buffer(const void *buf, size_t len, const char *label, fmr_s
         for (size_t i = 0; !err && i < s->n; i++) {
             if (r[i].end == r[i].begin) continue;
             if (r[i].begin < far)
-                err = fmr_error(FMR_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", label, s->t[far_idx].name,
-                                s->t[r[i].idx].name);
+                err = fmr_error(FMR_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", label,
+                                s->t[far_idx].name, s->t[r[i].idx].name);
             if (r[i].end > far) far = r[i].end, far_idx = r[i].idx;
         }
-        for (size_t i = 0; !err && i < s->n; i++) s->t[i].data = base + (size_t)s->t[i].data;
+        for (size_t i = 0; !err && i < s->n; i++)
+            s->t[i].data = base + (size_t)s->t[i].data;
     }
     free(r);
     /* names must be unique (JSON objects may repeat keys; a checkpoint may not) */
     if (!err && s->n) {
         s->by_name = malloc(s->n * sizeof *s->by_name);
         if (!s->by_name) err = fmr_error(FMR_ERR_NOMEM, "cannot index tensor names");
-        for (size_t i = 0; !err && i < s->n; i++) s->by_name[i] = i;
+        for (size_t i = 0; !err && i < s->n; i++)
+            s->by_name[i] = i;
         if (!err) {
             sort_ctx_ = s->t;
             qsort(s->by_name, s->n, sizeof *s->by_name, cmp_name);
         }
         for (size_t i = 1; !err && i < s->n; i++)
             if (!strcmp(s->t[s->by_name[i - 1]].name, s->t[s->by_name[i]].name))
-                err = fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", label,
-                                s->t[s->by_name[i]].name);
+                err = fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' appears twice in the header",
+                                label, s->t[s->by_name[i]].name);
     }
     if (err) {
         fmr_st_close(&s);
@@ -280,8 +308,10 @@ const fmr_st_tensor *fmr_st_find(const fmr_safetensors *s, const char *name)
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(s->t[s->by_name[mid]].name, name);
         if (!c) return &s->t[s->by_name[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -301,7 +331,8 @@ static float half_to_float(uint16_t h)
             bits = sign;
         } else { /* subnormal: renormalise */
             exp = 127 - 15 + 1;
-            while (!(man & 0x400)) man <<= 1, exp--;
+            while (!(man & 0x400))
+                man <<= 1, exp--;
             bits = sign | exp << 23 | (man & 0x3ff) << 13;
         }
     } else if (exp == 31) {
@@ -314,26 +345,32 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
-fmr_err fmr_st_read_f32(const fmr_safetensors *s, const char *name, int expect_ndim, const int64_t *shape,
-                        float *out)
+fmr_err fmr_st_read_f32(const fmr_safetensors *s, const char *name, int expect_ndim,
+                        const int64_t *shape, float *out)
 {
     const fmr_st_tensor *t = fmr_st_find(s, name);
     if (!t) return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", s->label, name);
     if (expect_ndim >= 0) {
         int ok = t->ndim == expect_ndim;
-        for (int i = 0; ok && i < expect_ndim; i++) ok = t->shape[i] == shape[i];
+        for (int i = 0; ok && i < expect_ndim; i++)
+            ok = t->shape[i] == shape[i];
         if (!ok) {
             char got[160] = "", want[160] = "";
             for (int i = 0; i < t->ndim; i++)
-                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "",
+                         (long long)t->shape[i]);
             for (int i = 0; i < expect_ndim; i++)
-                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "", (long long)shape[i]);
-            return fmr_error(FMR_ERR_SHAPE, "%s: tensor '%s' has shape [%s], expected [%s]", s->label, name, got, want);
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "",
+                         (long long)shape[i]);
+            return fmr_error(FMR_ERR_SHAPE, "%s: tensor '%s' has shape [%s], expected [%s]",
+                             s->label, name, got, want);
         }
     }
     const unsigned char *d = t->data;
     switch (t->dtype) {
-    case FMR_ST_F32: memcpy(out, d, t->numel * 4); break;
+    case FMR_ST_F32:
+        memcpy(out, d, t->numel * 4);
+        break;
     case FMR_ST_F64:
         for (size_t i = 0; i < t->numel; i++) {
             double v;
@@ -342,7 +379,8 @@ fmr_err fmr_st_read_f32(const fmr_safetensors *s, const char *name, int expect_n
         }
         break;
     case FMR_ST_F16:
-        for (size_t i = 0; i < t->numel; i++) out[i] = half_to_float((uint16_t)(d[2 * i] | d[2 * i + 1] << 8));
+        for (size_t i = 0; i < t->numel; i++)
+            out[i] = half_to_float((uint16_t)(d[2 * i] | d[2 * i + 1] << 8));
         break;
     case FMR_ST_BF16:
         for (size_t i = 0; i < t->numel; i++) {
@@ -351,7 +389,8 @@ fmr_err fmr_st_read_f32(const fmr_safetensors *s, const char *name, int expect_n
         }
         break;
     default:
-        return fmr_error(FMR_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected a floating-point type", s->label,
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: tensor '%s' has dtype %s, expected a floating-point type", s->label,
                          name, fmr_st_dtype_name(t->dtype));
     }
     return FMR_OK;

@@ -26,7 +26,8 @@ struct fmr_unetr {
 };
 
 /* MONAI's UnetResBlock: lrelu(IN(conv(lrelu(IN(conv(x))))) + residual). */
-static fmr_err resblock(fmr_convnet *n, const fmr_cn_tens *x, int cout, const char *key, fmr_cn_tens *out)
+static fmr_err resblock(fmr_convnet *n, const fmr_cn_tens *x, int cout, const char *key,
+                        fmr_cn_tens *out)
 {
     char k1[200], k2[200], k3[200];
     snprintf(k1, sizeof k1, "%s.conv1", key);
@@ -48,7 +49,8 @@ static fmr_err resblock(fmr_convnet *n, const fmr_cn_tens *x, int cout, const ch
 }
 
 /* PrUp: ConvT(D -> c), then n x [ConvT(c -> c), ResBlock(c -> c)]. */
-static fmr_err prup(fmr_convnet *n, const fmr_cn_tens *tok, int c, int extra, const char *key, fmr_cn_tens *out)
+static fmr_err prup(fmr_convnet *n, const fmr_cn_tens *tok, int c, int extra, const char *key,
+                    fmr_cn_tens *out)
 {
     char k[200];
     snprintf(k, sizeof k, "%s.transp_conv_init", key);
@@ -65,7 +67,8 @@ static fmr_err prup(fmr_convnet *n, const fmr_cn_tens *tok, int c, int extra, co
 }
 
 /* Up: ResBlock(cat(ConvT(x), skip)) - the upsampled tensor first, as MONAI. */
-static fmr_err upblock(fmr_convnet *n, const fmr_cn_tens *x, const fmr_cn_tens *skip, int c, const char *key, fmr_cn_tens *out)
+static fmr_err upblock(fmr_convnet *n, const fmr_cn_tens *x, const fmr_cn_tens *skip, int c,
+                       const char *key, fmr_cn_tens *out)
 {
     char k[200];
     fmr_cn_tens up, cat;
@@ -87,7 +90,8 @@ static fmr_err build(const fmr_unetr *u, uplan *pl)
     /* hidden states (b, 1 + G*G, D) read as token maps (b, D, G, G), class token skipped by the
      * strides; the slot's pointer is bound one token past the start */
     const int64_t dt[4] = {b, D, G, G}, stt[4] = {(int64_t)(1 + G * G) * D, 1, (int64_t)G * D, D};
-    for (int k = 0; k < u->c.ntaps; k++) FMR_TRY(fmr_cn_input(n, dt, stt, &tok[k], &pl->in_tap[k]));
+    for (int k = 0; k < u->c.ntaps; k++)
+        FMR_TRY(fmr_cn_input(n, dt, stt, &tok[k], &pl->in_tap[k]));
     FMR_TRY(resblock(n, &img, F, "enc1", &e1));
     FMR_TRY(prup(n, &tok[0], 2 * F, 2, "enc2", &e2));
     FMR_TRY(prup(n, &tok[1], 4 * F, 1, "enc3", &e3));
@@ -127,13 +131,15 @@ static fmr_err get_plan(fmr_unetr *u, int b, uplan **out)
     return FMR_OK;
 }
 
-fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c, fmr_unetr **out)
+fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c,
+                         fmr_unetr **out)
 {
     *out = NULL;
-    if (c->ntaps != 3 && c->ntaps != 4) return fmr_error(FMR_ERR_ARG, "the UNETR decoder takes 3 or 4 taps, got %d", c->ntaps);
+    if (c->ntaps != 3 && c->ntaps != 4)
+        return fmr_error(FMR_ERR_ARG, "the UNETR decoder takes 3 or 4 taps, got %d", c->ntaps);
     if (c->grid <= 0 || c->feature_size <= 0 || c->width <= 0)
-        return fmr_error(FMR_ERR_ARG, "decoder grid %d, feature size %d, width %d must be positive", c->grid,
-                         c->feature_size, c->width);
+        return fmr_error(FMR_ERR_ARG, "decoder grid %d, feature size %d, width %d must be positive",
+                         c->grid, c->feature_size, c->width);
     fmr_unetr *u = calloc(1, sizeof *u);
     if (!u) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoder)");
     u->st = st;
@@ -154,17 +160,20 @@ void fmr_unetr_destroy(fmr_unetr **up)
 {
     fmr_unetr *u = *up;
     if (!u) return;
-    for (uplan *p = u->plans, *n; p; p = n) n = p->next, free_plan(p);
+    for (uplan *p = u->plans, *n; p; p = n)
+        n = p->next, free_plan(p);
     free(u);
     *up = NULL;
 }
 
-fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps, float *out)
+fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps,
+                          float *out)
 {
     uplan *pl;
     FMR_TRY(get_plan(u, b, &pl));
     FMR_TRY(fmr_cn_bind(pl->net, pl->in_img, image));
-    for (int k = 0; k < u->c.ntaps; k++) FMR_TRY(fmr_cn_bind(pl->net, pl->in_tap[k], taps[k] + u->c.width));
+    for (int k = 0; k < u->c.ntaps; k++)
+        FMR_TRY(fmr_cn_bind(pl->net, pl->in_tap[k], taps[k] + u->c.width));
     FMR_TRY(fmr_cn_run(pl->net));
     const int R = 16 * u->c.grid;
     memcpy(out, pl->out.p, (size_t)b * 2 * R * R * sizeof(float));

@@ -17,10 +17,12 @@ typedef struct fmr_unetr fmr_unetr;
 /* Weights are read from st under prefix (e.g. "cascades.0.decoder."); st must outlive the
  * decoder. Every tensor is checked (name and shape) here. st NULL: random weights of the right
  * shapes (benchmarks). */
-fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c, fmr_unetr **u);
+fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c,
+                         fmr_unetr **u);
 void fmr_unetr_destroy(fmr_unetr **u);
 
 /* image: (b, 2, 16G, 16G); taps[k]: hidden states (b, 1 + G*G, D); out: (b, 2, 16G, 16G). */
-fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps, float *out);
+fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps,
+                          float *out);
 
 #endif

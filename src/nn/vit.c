@@ -43,8 +43,10 @@ typedef struct plan {
     int b, h, w, gh, gw, n;
     packset *pk;
     fmr_prim conv, patch, add_pos, ln, qkv, split, score, softmax, pv, proj, fc1, fc2;
-    float *X, *U, *QKV, *heads, *S, *Hm, *P, *pos; /* P: gathered patches; pos: (n, D) incl. class row */
-    dnnl_memory_t m_pix, m_P, m_Pk, m_Xflat, m_pos, m_Xtok, m_X, m_U, m_QKV, m_qkv5, m_heads, m_Q, m_Kt, m_V, m_S, m_O, m_Hm;
+    float *X, *U, *QKV, *heads, *S, *Hm, *P,
+        *pos; /* P: gathered patches; pos: (n, D) incl. class row */
+    dnnl_memory_t m_pix, m_P, m_Pk, m_Xflat, m_pos, m_Xtok, m_X, m_U, m_QKV, m_qkv5, m_heads, m_Q,
+        m_Kt, m_V, m_S, m_O, m_Hm;
     dnnl_memory_t m_convb, m_lnw, m_lnb, m_bD, m_b3D, m_bM;
     struct plan *next;
 } plan;
@@ -77,8 +79,8 @@ static fmr_err read_vec(const fmr_encoder *e, fmr_enc_role r, int block, size_t 
     const fmr_st_tensor *t = fmr_st_find(e->st, key);
     if (!t) return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", fmr_st_label(e->st), key);
     if (t->numel != numel)
-        return fmr_error(FMR_ERR_SHAPE, "%s: tensor '%s' has %zu values, expected %zu", fmr_st_label(e->st), key,
-                         t->numel, numel);
+        return fmr_error(FMR_ERR_SHAPE, "%s: tensor '%s' has %zu values, expected %zu",
+                         fmr_st_label(e->st), key, t->numel, numel);
     float *v = falloc(numel * sizeof(float));
     if (!v) return fmr_error(FMR_ERR_NOMEM, "out of memory reading '%s'", key);
     fmr_err err = fmr_st_read_f32(e->st, key, -1, NULL, v);
@@ -92,8 +94,10 @@ static fmr_err read_vec(const fmr_encoder *e, fmr_enc_role r, int block, size_t 
 
 static void free_block(block_params *p)
 {
-    float **f[] = {&p->ln1_w, &p->ln1_b, &p->qkv_b, &p->o_b, &p->ls1, &p->ln2_w, &p->ln2_b, &p->fc1_b, &p->fc2_b, &p->ls2};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) fmr_free(*f[i]), *f[i] = NULL;
+    float **f[] = {&p->ln1_w, &p->ln1_b, &p->qkv_b, &p->o_b,   &p->ls1,
+                   &p->ln2_w, &p->ln2_b, &p->fc1_b, &p->fc2_b, &p->ls2};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        fmr_free(*f[i]), *f[i] = NULL;
 }
 
 /* q, k, v biases concatenated; fused checkpoints store them that way already. */
@@ -136,7 +140,8 @@ static fmr_err load_block(fmr_encoder *e, int i)
          * post-op; the reference fallback is 1000x slower) */
         FMR_TRY(read_vec(e, FMR_K_LS1, i, D, &p->ls1));
         FMR_TRY(read_vec(e, FMR_K_LS2, i, D, &p->ls2));
-        for (size_t j = 0; j < D; j++) p->o_b[j] *= p->ls1[j], p->fc2_b[j] *= p->ls2[j];
+        for (size_t j = 0; j < D; j++)
+            p->o_b[j] *= p->ls1[j], p->fc2_b[j] *= p->ls2[j];
     }
     return FMR_OK;
 }
@@ -148,7 +153,8 @@ fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, f
     if (!e) return fmr_error(FMR_ERR_NOMEM, "out of memory (encoder)");
     fmr_err err = fmr_st_open(weights, &e->st);
     if (!err) err = fmr_encoder_inspect(e->st, id, max_block, &e->cfg);
-    if (!err && max_block < 0) err = fmr_error(FMR_ERR_ARG, "encoder block count %d is negative", max_block);
+    if (!err && max_block < 0)
+        err = fmr_error(FMR_ERR_ARG, "encoder block count %d is negative", max_block);
     if (err) {
         fmr_st_close(&e->st);
         free(e);
@@ -159,7 +165,8 @@ fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, f
     const int T = e->cfg.pos_tokens;
     e->pos_grid = (int)lround(sqrt((double)(T - 1)));
     if (e->pos_grid * e->pos_grid != T - 1)
-        err = fmr_error(FMR_ERR_SHAPE, "%s: position table has %d rows, not 1 + a square grid", weights, T);
+        err = fmr_error(FMR_ERR_SHAPE, "%s: position table has %d rows, not 1 + a square grid",
+                        weights, T);
     if (!err) err = fmr_dnnl_acquire(&e->eng, &e->strm);
     if (err) {
         fmr_st_close(&e->st);
@@ -173,7 +180,8 @@ fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, f
     if (!err && e->cfg.pre_norm) err = read_vec(e, FMR_K_PRE_B, 0, D, &e->pre_b);
     if (!err && max_block > 0 && !(e->blk = calloc((size_t)max_block, sizeof *e->blk)))
         err = fmr_error(FMR_ERR_NOMEM, "out of memory (encoder blocks)");
-    for (int i = 0; !err && i < max_block; i++) err = load_block(e, i);
+    for (int i = 0; !err && i < max_block; i++)
+        err = load_block(e, i);
     if (err) {
         fmr_encoder_destroy(&e);
         return err;
@@ -182,19 +190,26 @@ fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, f
     return FMR_OK;
 }
 
-const fmr_encoder_config *fmr_encoder_get_config(const fmr_encoder *e) { return &e->cfg; }
+const fmr_encoder_config *fmr_encoder_get_config(const fmr_encoder *e)
+{
+    return &e->cfg;
+}
 
 static void free_plan(plan *p)
 {
-    fmr_prim *pr[] = {&p->conv, &p->patch, &p->add_pos, &p->ln, &p->qkv, &p->split, &p->score, &p->softmax, &p->pv, &p->proj, &p->fc1, &p->fc2};
-    for (size_t i = 0; i < sizeof pr / sizeof pr[0]; i++) fmr_prim_destroy(pr[i]);
-    dnnl_memory_t *m[] = {&p->m_pix, &p->m_P, &p->m_Pk, &p->m_Xflat, &p->m_pos, &p->m_Xtok, &p->m_X, &p->m_U, &p->m_QKV, &p->m_qkv5,
-                          &p->m_heads, &p->m_Q, &p->m_Kt, &p->m_V, &p->m_S, &p->m_O, &p->m_Hm, &p->m_convb,
-                          &p->m_lnw, &p->m_lnb, &p->m_bD, &p->m_b3D, &p->m_bM};
+    fmr_prim *pr[] = {&p->conv,  &p->patch,   &p->add_pos, &p->ln,   &p->qkv, &p->split,
+                      &p->score, &p->softmax, &p->pv,      &p->proj, &p->fc1, &p->fc2};
+    for (size_t i = 0; i < sizeof pr / sizeof pr[0]; i++)
+        fmr_prim_destroy(pr[i]);
+    dnnl_memory_t *m[] = {&p->m_pix, &p->m_P,   &p->m_Pk,  &p->m_Xflat, &p->m_pos,   &p->m_Xtok,
+                          &p->m_X,   &p->m_U,   &p->m_QKV, &p->m_qkv5,  &p->m_heads, &p->m_Q,
+                          &p->m_Kt,  &p->m_V,   &p->m_S,   &p->m_O,     &p->m_Hm,    &p->m_convb,
+                          &p->m_lnw, &p->m_lnb, &p->m_bD,  &p->m_b3D,   &p->m_bM};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (*m[i]) dnnl_memory_destroy(*m[i]);
     float *f[] = {p->X, p->U, p->QKV, p->heads, p->S, p->Hm, p->P, p->pos};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) fmr_free(f[i]);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        fmr_free(f[i]);
     free(p);
 }
 
@@ -215,12 +230,16 @@ void fmr_encoder_destroy(fmr_encoder **ep)
 {
     fmr_encoder *e = *ep;
     if (!e) return;
-    for (plan *p = e->plans, *n; p; p = n) n = p->next, free_plan(p);
-    for (packset *k = e->packs, *n; k; k = n) n = k->next, free_packset(k, e->nblocks);
+    for (plan *p = e->plans, *n; p; p = n)
+        n = p->next, free_plan(p);
+    for (packset *k = e->packs, *n; k; k = n)
+        n = k->next, free_packset(k, e->nblocks);
     if (e->blk)
-        for (int i = 0; i < e->nblocks; i++) free_block(&e->blk[i]);
+        for (int i = 0; i < e->nblocks; i++)
+            free_block(&e->blk[i]);
     free(e->blk);
-    fmr_free(e->cls), fmr_free(e->pos), fmr_free(e->patch_b), fmr_free(e->pre_w), fmr_free(e->pre_b);
+    fmr_free(e->cls), fmr_free(e->pos), fmr_free(e->patch_b), fmr_free(e->pre_w),
+        fmr_free(e->pre_b);
     fmr_st_close(&e->st);
     if (e->eng) fmr_dnnl_release();
     free(e);
@@ -229,10 +248,13 @@ void fmr_encoder_destroy(fmr_encoder **ep)
 
 fmr_err fmr_encoder_set_precision(fmr_encoder *e, fmr_precision p)
 {
-    if (p != FMR_PREC_F32 && p != FMR_PREC_BF16) return fmr_error(FMR_ERR_ARG, "unknown precision %d", (int)p);
+    if (p != FMR_PREC_F32 && p != FMR_PREC_BF16)
+        return fmr_error(FMR_ERR_ARG, "unknown precision %d", (int)p);
     if (p == e->prec) return FMR_OK;
-    for (plan *q = e->plans, *n; q; q = n) n = q->next, free_plan(q);
-    for (packset *k = e->packs, *n; k; k = n) n = k->next, free_packset(k, e->nblocks);
+    for (plan *q = e->plans, *n; q; q = n)
+        n = q->next, free_plan(q);
+    for (packset *k = e->packs, *n; k; k = n)
+        n = k->next, free_packset(k, e->nblocks);
     e->plans = NULL, e->packs = NULL;
     e->prec = p;
     return FMR_OK;
@@ -242,18 +264,22 @@ fmr_err fmr_encoder_tokens(const fmr_encoder *e, int h, int w, int *tokens)
 {
     const int P = e->cfg.patch;
     if (h <= 0 || w <= 0 || h % P || w % P)
-        return fmr_error(FMR_ERR_SHAPE, "input %dx%d is not a whole number of %dx%d patches (%s)", h, w, P, P, e->cfg.id);
+        return fmr_error(FMR_ERR_SHAPE, "input %dx%d is not a whole number of %dx%d patches (%s)",
+                         h, w, P, P, e->cfg.id);
     if (e->cfg.family != FMR_ENC_DINOV2 && (h / P != e->pos_grid || w / P != e->pos_grid))
         return fmr_error(FMR_ERR_SHAPE,
-                         "input %dx%d gives a %dx%d patch grid, but the %s position table is for %dx%d (%dx%d pixels)", h,
-                         w, h / P, w / P, e->cfg.id, e->pos_grid, e->pos_grid, e->pos_grid * P, e->pos_grid * P);
+                         "input %dx%d gives a %dx%d patch grid, but the %s position table is for "
+                         "%dx%d (%dx%d pixels)",
+                         h, w, h / P, w / P, e->cfg.id, e->pos_grid, e->pos_grid, e->pos_grid * P,
+                         e->pos_grid * P);
     *tokens = 1 + (h / P) * (w / P);
     return FMR_OK;
 }
 
 double fmr_encoder_flops(const fmr_encoder *e, int b, int h, int w, int blocks)
 {
-    const double D = e->cfg.width, Mh = e->cfg.mlp, P = e->cfg.patch, g = (h / e->cfg.patch) * (w / e->cfg.patch);
+    const double D = e->cfg.width, Mh = e->cfg.mlp, P = e->cfg.patch,
+                 g = (h / e->cfg.patch) * (w / e->cfg.patch);
     const double n = 1 + g, M = b * n;
     const double embed = 2.0 * b * g * D * 3 * P * P;
     const double block = 2.0 * M * (4 * D * D + 2 * D * Mh) + 2.0 * 2.0 * b * n * n * D;
@@ -263,24 +289,28 @@ double fmr_encoder_flops(const fmr_encoder *e, int b, int h, int w, int blocks)
 /* ---- weight packing ---------------------------------------------------------------------- */
 
 /* Reorders src (a plain f32 buffer described by smd) into a new memory of layout dmd. */
-static fmr_err pack(fmr_encoder *e, const dnnl_memory_desc_t *smd, float *src, const dnnl_memory_desc_t *dmd,
-                    dnnl_memory_t *out)
+static fmr_err pack(fmr_encoder *e, const dnnl_memory_desc_t *smd, float *src,
+                    const dnnl_memory_desc_t *dmd, dnnl_memory_t *out)
 {
     dnnl_memory_t ms = NULL;
     fmr_prim r = {0};
     *out = NULL;
     FMR_TRY(fmr_mem(&ms, smd, e->eng, src));
-    fmr_err err = fmr_dnnl_status(dnnl_memory_create(out, dmd, e->eng, DNNL_MEMORY_ALLOCATE), "allocate packed weights",
-                                  __FILE__, __LINE__);
+    fmr_err err = fmr_dnnl_status(dnnl_memory_create(out, dmd, e->eng, DNNL_MEMORY_ALLOCATE),
+                                  "allocate packed weights", __FILE__, __LINE__);
     if (!err) {
         dnnl_status_t s = dnnl_reorder_primitive_desc_create(&r.pd, smd, e->eng, dmd, e->eng, NULL);
         err = fmr_dnnl_status(s, "plan a weight reorder", __FILE__, __LINE__);
-        if (!err) err = fmr_dnnl_status(dnnl_primitive_create(&r.p, r.pd), "create a weight reorder", __FILE__, __LINE__);
+        if (!err)
+            err = fmr_dnnl_status(dnnl_primitive_create(&r.p, r.pd), "create a weight reorder",
+                                  __FILE__, __LINE__);
     }
     if (!err) {
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, *out}};
         err = fmr_prim_run(&r, e->strm, 2, a, "reorder weights");
-        if (!err) err = fmr_dnnl_status(dnnl_stream_wait(e->strm), "wait for a reorder", __FILE__, __LINE__);
+        if (!err)
+            err = fmr_dnnl_status(dnnl_stream_wait(e->strm), "wait for a reorder", __FILE__,
+                                  __LINE__);
     }
     fmr_prim_destroy(&r);
     dnnl_memory_destroy(ms);
@@ -289,8 +319,8 @@ static fmr_err pack(fmr_encoder *e, const dnnl_memory_desc_t *smd, float *src, c
 }
 
 /* A Linear weight stored (out, in) as the matmul's (in, out) operand. */
-static fmr_err pack_linear(fmr_encoder *e, const float *w, int in, int outf, const dnnl_memory_desc_t *dmd,
-                           dnnl_memory_t *out)
+static fmr_err pack_linear(fmr_encoder *e, const float *w, int in, int outf,
+                           const dnnl_memory_desc_t *dmd, dnnl_memory_t *out)
 {
     dnnl_memory_desc_t smd;
     const dnnl_dim_t dims[2] = {in, outf}, strides[2] = {1, in};
@@ -329,7 +359,8 @@ static void scale_rows(float *w, const float *ls, int out, int in)
 {
     if (!ls) return;
     for (int j = 0; j < out; j++)
-        for (int c = 0; c < in; c++) w[(size_t)j * in + c] *= ls[j];
+        for (int c = 0; c < in; c++)
+            w[(size_t)j * in + c] *= ls[j];
 }
 
 static fmr_err pack_block(fmr_encoder *e, packset *k, int i)
@@ -354,7 +385,10 @@ static fmr_err pack_block(fmr_encoder *e, packset *k, int i)
     return err;
 }
 
-static int md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) { return dnnl_memory_desc_equal(a, b); }
+static int md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b)
+{
+    return dnnl_memory_desc_equal(a, b);
+}
 
 /* The packed weights for a plan's layouts: shared with an earlier plan when they agree. */
 static fmr_err get_packset(fmr_encoder *e, plan *p)
@@ -365,8 +399,8 @@ static fmr_err get_packset(fmr_encoder *e, plan *p)
                              *f1 = fmr_prim_md(&p->fc1, dnnl_query_weights_md, 0),
                              *f2 = fmr_prim_md(&p->fc2, dnnl_query_weights_md, 0);
     for (packset *k = e->packs; k; k = k->next)
-        if (md_eq(&k->md_conv, c) && md_eq(&k->md_qkv, q) && md_eq(&k->md_o, o) && md_eq(&k->md_fc1, f1) &&
-            md_eq(&k->md_fc2, f2)) {
+        if (md_eq(&k->md_conv, c) && md_eq(&k->md_qkv, q) && md_eq(&k->md_o, o) &&
+            md_eq(&k->md_fc1, f1) && md_eq(&k->md_fc2, f2)) {
             p->pk = k;
             return FMR_OK;
         }
@@ -376,19 +410,22 @@ static fmr_err get_packset(fmr_encoder *e, plan *p)
     const size_t nb = (size_t)(e->nblocks > 0 ? e->nblocks : 1);
     k->qkv = calloc(nb, sizeof *k->qkv), k->o = calloc(nb, sizeof *k->o);
     k->fc1 = calloc(nb, sizeof *k->fc1), k->fc2 = calloc(nb, sizeof *k->fc2);
-    fmr_err err = (!k->qkv || !k->o || !k->fc1 || !k->fc2) ? fmr_error(FMR_ERR_NOMEM, "out of memory (packed weights)")
-                                                           : FMR_OK;
+    fmr_err err = (!k->qkv || !k->o || !k->fc1 || !k->fc2)
+                      ? fmr_error(FMR_ERR_NOMEM, "out of memory (packed weights)")
+                      : FMR_OK;
     float *w = NULL;
     const int D = e->cfg.width, P = e->cfg.patch;
     if (!err) err = read_matrix(e, FMR_K_PATCH_W, 0, (size_t)D * 3 * P * P, &w);
     if (!err) {
         dnnl_memory_desc_t smd;
-        const dnnl_dim_t dims[3] = {1, 3 * (dnnl_dim_t)P * P, D}, strides[3] = {3 * (dnnl_dim_t)P * P * D, 1, 3 * (dnnl_dim_t)P * P};
+        const dnnl_dim_t dims[3] = {1, 3 * (dnnl_dim_t)P * P, D},
+                         strides[3] = {3 * (dnnl_dim_t)P * P * D, 1, 3 * (dnnl_dim_t)P * P};
         err = fmr_md_strided(&smd, 3, dims, strides);
         if (!err) err = pack(e, &smd, w, &k->md_conv, &k->conv);
     }
     fmr_free(w);
-    for (int i = 0; !err && i < e->nblocks; i++) err = pack_block(e, k, i);
+    for (int i = 0; !err && i < e->nblocks; i++)
+        err = pack_block(e, k, i);
     if (err) {
         free_packset(k, e->nblocks);
         return err;
@@ -403,18 +440,20 @@ static fmr_err get_packset(fmr_encoder *e, plan *p)
 static fmr_err attr_new(const fmr_encoder *e, dnnl_primitive_attr_t *a)
 {
     FMR_DNNL(dnnl_primitive_attr_create(a), "create primitive attributes");
-    if (e->prec == FMR_PREC_BF16) FMR_DNNL(dnnl_primitive_attr_set_fpmath_mode(*a, dnnl_fpmath_mode_bf16), "set bf16 math");
+    if (e->prec == FMR_PREC_BF16)
+        FMR_DNNL(dnnl_primitive_attr_set_fpmath_mode(*a, dnnl_fpmath_mode_bf16), "set bf16 math");
     return FMR_OK;
 }
 
 /* Linear layer (m, k) x (k, n) + bias with optional activation and residual sum. */
-static fmr_err make_linear(fmr_encoder *e, fmr_prim *pr, dnnl_dim_t m, dnnl_dim_t k, dnnl_dim_t n, int act,
-                           int residual, const char *what)
+static fmr_err make_linear(fmr_encoder *e, fmr_prim *pr, dnnl_dim_t m, dnnl_dim_t k, dnnl_dim_t n,
+                           int act, int residual, const char *what)
 {
     dnnl_memory_desc_t src, wei, bias, dst;
     const dnnl_dim_t ds[2] = {m, k}, dw[2] = {k, n}, db[2] = {1, n}, dd[2] = {m, n};
     FMR_TRY(fmr_md_dense(&src, 2, ds));
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 2, dw, dnnl_f32, dnnl_format_tag_any), "describe weights");
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 2, dw, dnnl_f32, dnnl_format_tag_any),
+             "describe weights");
     FMR_TRY(fmr_md_dense(&bias, 2, db));
     FMR_TRY(fmr_md_dense(&dst, 2, dd));
     dnnl_matmul_desc_t d;
@@ -427,11 +466,18 @@ static fmr_err make_linear(fmr_encoder *e, fmr_prim *pr, dnnl_dim_t m, dnnl_dim_
         dnnl_primitive_attr_destroy(attr);
         return err;
     }
-    if (act == 1) err = fmr_dnnl_status(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_gelu_erf, 0.f, 0.f), what, __FILE__, __LINE__);
+    if (act == 1)
+        err =
+            fmr_dnnl_status(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_gelu_erf, 0.f, 0.f),
+                            what, __FILE__, __LINE__);
     if (act == 2) /* quick-GELU x sigmoid(1.702 x) is oneDNN's swish with alpha 1.702 */
-        err = fmr_dnnl_status(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_swish, 1.702f, 0.f), what, __FILE__, __LINE__);
-    if (!err && residual) err = fmr_dnnl_status(dnnl_post_ops_append_sum(po, 1.f), what, __FILE__, __LINE__);
-    if (!err) err = fmr_dnnl_status(dnnl_primitive_attr_set_post_ops(attr, po), what, __FILE__, __LINE__);
+        err =
+            fmr_dnnl_status(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_swish, 1.702f, 0.f),
+                            what, __FILE__, __LINE__);
+    if (!err && residual)
+        err = fmr_dnnl_status(dnnl_post_ops_append_sum(po, 1.f), what, __FILE__, __LINE__);
+    if (!err)
+        err = fmr_dnnl_status(dnnl_primitive_attr_set_post_ops(attr, po), what, __FILE__, __LINE__);
     if (!err) err = fmr_prim_create(pr, &d, attr, e->eng, what);
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
@@ -441,7 +487,8 @@ static fmr_err make_linear(fmr_encoder *e, fmr_prim *pr, dnnl_dim_t m, dnnl_dim_
 static fmr_err alloc_f(float **p, size_t n)
 {
     *p = falloc((n ? n : 1) * sizeof(float));
-    return *p ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "out of memory (%zu floats of encoder activations)", n);
+    return *p ? FMR_OK
+              : fmr_error(FMR_ERR_NOMEM, "out of memory (%zu floats of encoder activations)", n);
 }
 
 static fmr_err build_plan(fmr_encoder *e, plan *p)
@@ -458,22 +505,31 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
     {
         const dnnl_dim_t K = 3 * (dnnl_dim_t)P * P;
         dnnl_memory_desc_t src6, dst6, src, wei, bias, dst;
-        const dnnl_dim_t d6[6] = {b, p->gh, p->gw, 3, P, P},
-                         s6[6] = {3 * (dnnl_dim_t)p->h * p->w, (dnnl_dim_t)P * p->w, P, (dnnl_dim_t)p->h * p->w, p->w, 1};
+        const dnnl_dim_t d6[6] = {b, p->gh, p->gw, 3, P, P}, s6[6] = {3 * (dnnl_dim_t)p->h * p->w,
+                                                                      (dnnl_dim_t)P * p->w,
+                                                                      P,
+                                                                      (dnnl_dim_t)p->h * p->w,
+                                                                      p->w,
+                                                                      1};
         FMR_TRY(fmr_md_strided(&src6, 6, d6, s6));
         FMR_TRY(fmr_md_dense(&dst6, 6, d6));
-        FMR_DNNL(dnnl_reorder_primitive_desc_create(&p->conv.pd, &src6, e->eng, &dst6, e->eng, NULL), "plan the patch gather");
+        FMR_DNNL(
+            dnnl_reorder_primitive_desc_create(&p->conv.pd, &src6, e->eng, &dst6, e->eng, NULL),
+            "plan the patch gather");
         FMR_DNNL(dnnl_primitive_create(&p->conv.p, p->conv.pd), "create the patch gather");
         FMR_TRY(alloc_f(&p->P, (size_t)(b * g * K)));
         FMR_TRY(fmr_mem(&p->m_pix, &src6, e->eng, NULL));
         FMR_TRY(fmr_mem(&p->m_P, &dst6, e->eng, p->P));
-        const dnnl_dim_t ds[3] = {b, g, K}, dw[3] = {1, K, D}, db[3] = {1, 1, D}, dd[3] = {b, g, D}, sd[3] = {n * D, D, 1};
+        const dnnl_dim_t ds[3] = {b, g, K}, dw[3] = {1, K, D}, db[3] = {1, 1, D}, dd[3] = {b, g, D},
+                         sd[3] = {n * D, D, 1};
         FMR_TRY(fmr_md_dense(&src, 3, ds));
-        FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 3, dw, dnnl_f32, dnnl_format_tag_any), "describe patch weights");
+        FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 3, dw, dnnl_f32, dnnl_format_tag_any),
+                 "describe patch weights");
         FMR_TRY(fmr_md_dense(&bias, 3, db));
         FMR_TRY(fmr_md_strided(&dst, 3, dd, sd));
         dnnl_matmul_desc_t md3;
-        FMR_DNNL(dnnl_matmul_desc_init(&md3, &src, &wei, e->patch_b ? &bias : NULL, &dst), "describe the patch embedding");
+        FMR_DNNL(dnnl_matmul_desc_init(&md3, &src, &wei, e->patch_b ? &bias : NULL, &dst),
+                 "describe the patch embedding");
         dnnl_primitive_attr_t attr;
         FMR_TRY(attr_new(e, &attr));
         fmr_err err = fmr_prim_create(&p->patch, &md3, attr, e->eng, "create the patch embedding");
@@ -492,7 +548,8 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         FMR_TRY(fmr_md_dense(&s0, 2, d0));
         FMR_TRY(fmr_md_dense(&s1, 2, d1));
         dnnl_binary_desc_t bd;
-        FMR_DNNL(dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s1, &s0), "describe the position add");
+        FMR_DNNL(dnnl_binary_desc_init(&bd, dnnl_binary_add, &s0, &s1, &s0),
+                 "describe the position add");
         FMR_TRY(fmr_prim_create(&p->add_pos, &bd, NULL, e->eng, "create the position add"));
         FMR_TRY(alloc_f(&p->pos, (size_t)(n * D)));
         FMR_TRY(fmr_mem(&p->m_pos, &s1, e->eng, p->pos));
@@ -503,7 +560,8 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         const dnnl_dim_t dx[2] = {m, D}, dv[1] = {D};
         FMR_TRY(fmr_md_dense(&md, 2, dx));
         dnnl_layer_normalization_desc_t ld;
-        FMR_DNNL(dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL, (float)e->cfg.eps,
+        FMR_DNNL(dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, NULL,
+                                                            (float)e->cfg.eps,
                                                             dnnl_use_scale | dnnl_use_shift),
                  "describe LayerNorm");
         FMR_TRY(fmr_prim_create(&p->ln, &ld, NULL, e->eng, "create LayerNorm"));
@@ -521,7 +579,8 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
     FMR_TRY(make_linear(e, &p->fc2, m, Mh, D, 0, 1, "create the MLP fc2"));
     {
         dnnl_memory_desc_t bd;
-        const dnnl_dim_t d1[2] = {1, D}, d3[2] = {1, 3 * D}, dm[2] = {1, Mh}, dq[2] = {m, 3 * D}, dh[2] = {m, Mh};
+        const dnnl_dim_t d1[2] = {1, D}, d3[2] = {1, 3 * D}, dm[2] = {1, Mh}, dq[2] = {m, 3 * D},
+                         dh[2] = {m, Mh};
         FMR_TRY(fmr_md_dense(&bd, 2, d1));
         FMR_TRY(fmr_mem(&p->m_bD, &bd, e->eng, NULL));
         FMR_TRY(fmr_md_dense(&bd, 2, d3));
@@ -542,15 +601,18 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         dnnl_memory_desc_t src5, dst5;
         FMR_TRY(fmr_md_strided(&src5, 5, d5, s5));
         FMR_TRY(fmr_md_dense(&dst5, 5, d5));
-        FMR_DNNL(dnnl_reorder_primitive_desc_create(&p->split.pd, &src5, e->eng, &dst5, e->eng, NULL), "plan the head split");
+        FMR_DNNL(
+            dnnl_reorder_primitive_desc_create(&p->split.pd, &src5, e->eng, &dst5, e->eng, NULL),
+            "plan the head split");
         FMR_DNNL(dnnl_primitive_create(&p->split.p, p->split.pd), "create the head split");
         FMR_TRY(alloc_f(&p->heads, (size_t)(3 * bh)));
         FMR_TRY(fmr_mem(&p->m_qkv5, &src5, e->eng, p->QKV));
         FMR_TRY(fmr_mem(&p->m_heads, &dst5, e->eng, p->heads));
 
         dnnl_memory_desc_t q, kt, s, v, o;
-        const dnnl_dim_t dq[4] = {b, H, n, hd}, dk[4] = {b, H, hd, n}, sk[4] = {H * n * hd, n * hd, 1, hd},
-                         dsc[4] = {b, H, n, n}, so[4] = {n * D, hd, D, 1};
+        const dnnl_dim_t dq[4] = {b, H, n, hd}, dk[4] = {b, H, hd, n},
+                         sk[4] = {H * n * hd, n * hd, 1, hd}, dsc[4] = {b, H, n, n},
+                         so[4] = {n * D, hd, D, 1};
         FMR_TRY(fmr_md_dense(&q, 4, dq));
         FMR_TRY(fmr_md_strided(&kt, 4, dk, sk));
         FMR_TRY(fmr_md_dense(&s, 4, dsc));
@@ -561,13 +623,14 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         dnnl_primitive_attr_t attr;
         FMR_TRY(attr_new(e, &attr));
         const float scale = 0.125f; /* head_dim^-1/2 with head_dim 64 */
-        fmr_err err = fmr_dnnl_status(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "scale attention scores",
-                                      __FILE__, __LINE__);
+        fmr_err err = fmr_dnnl_status(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale),
+                                      "scale attention scores", __FILE__, __LINE__);
         if (!err) err = fmr_prim_create(&p->score, &d, attr, e->eng, "create attention scores");
         dnnl_primitive_attr_destroy(attr);
         FMR_TRY(err);
         dnnl_softmax_v2_desc_t sd;
-        FMR_DNNL(dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate, &s, &s, 3),
+        FMR_DNNL(dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference,
+                                                   dnnl_softmax_accurate, &s, &s, 3),
                  "describe softmax");
         FMR_TRY(fmr_prim_create(&p->softmax, &sd, NULL, e->eng, "create softmax"));
         FMR_DNNL(dnnl_matmul_desc_init(&d, &s, &v, NULL, &o), "describe attention values");
@@ -623,20 +686,27 @@ static fmr_err set(dnnl_memory_t m, const void *ptr)
     return FMR_OK;
 }
 
-static fmr_err run_ln(const fmr_encoder *e, const plan *p, dnnl_memory_t src, dnnl_memory_t dst, const float *w,
-                      const float *b)
+static fmr_err run_ln(const fmr_encoder *e, const plan *p, dnnl_memory_t src, dnnl_memory_t dst,
+                      const float *w, const float *b)
 {
     FMR_TRY(set(p->m_lnw, w));
     FMR_TRY(set(p->m_lnb, b));
-    dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, p->m_lnw}, {DNNL_ARG_SHIFT, p->m_lnb}};
+    dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src},
+                            {DNNL_ARG_DST, dst},
+                            {DNNL_ARG_SCALE, p->m_lnw},
+                            {DNNL_ARG_SHIFT, p->m_lnb}};
     return fmr_prim_run(&p->ln, e->strm, 4, a, "run LayerNorm");
 }
 
-static fmr_err run_linear(const fmr_encoder *e, const fmr_prim *pr, dnnl_memory_t src, dnnl_memory_t wei,
-                          dnnl_memory_t bias_mem, const float *bias, dnnl_memory_t dst, const char *what)
+static fmr_err run_linear(const fmr_encoder *e, const fmr_prim *pr, dnnl_memory_t src,
+                          dnnl_memory_t wei, dnnl_memory_t bias_mem, const float *bias,
+                          dnnl_memory_t dst, const char *what)
 {
     FMR_TRY(set(bias_mem, bias));
-    dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias_mem}, {DNNL_ARG_DST, dst}};
+    dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src},
+                            {DNNL_ARG_WEIGHTS, wei},
+                            {DNNL_ARG_BIAS, bias_mem},
+                            {DNNL_ARG_DST, dst}};
     return fmr_prim_run(pr, e->strm, 4, a, what);
 }
 
@@ -645,23 +715,30 @@ static fmr_err run_block(fmr_encoder *e, plan *p, int i)
     const block_params *bp = &e->blk[i];
     const packset *k = p->pk;
     FMR_TRY(run_ln(e, p, p->m_X, p->m_U, bp->ln1_w, bp->ln1_b));
-    FMR_TRY(run_linear(e, &p->qkv, p->m_U, k->qkv[i], p->m_b3D, bp->qkv_b, p->m_QKV, "run the qkv projection"));
+    FMR_TRY(run_linear(e, &p->qkv, p->m_U, k->qkv[i], p->m_b3D, bp->qkv_b, p->m_QKV,
+                       "run the qkv projection"));
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, p->m_qkv5}, {DNNL_ARG_TO, p->m_heads}};
     FMR_TRY(fmr_prim_run(&p->split, e->strm, 2, r, "split heads"));
-    dnnl_exec_arg_t s[3] = {{DNNL_ARG_SRC, p->m_Q}, {DNNL_ARG_WEIGHTS, p->m_Kt}, {DNNL_ARG_DST, p->m_S}};
+    dnnl_exec_arg_t s[3] = {
+        {DNNL_ARG_SRC, p->m_Q}, {DNNL_ARG_WEIGHTS, p->m_Kt}, {DNNL_ARG_DST, p->m_S}};
     FMR_TRY(fmr_prim_run(&p->score, e->strm, 3, s, "run attention scores"));
     dnnl_exec_arg_t sm[2] = {{DNNL_ARG_SRC, p->m_S}, {DNNL_ARG_DST, p->m_S}};
     FMR_TRY(fmr_prim_run(&p->softmax, e->strm, 2, sm, "run softmax"));
-    dnnl_exec_arg_t pv[3] = {{DNNL_ARG_SRC, p->m_S}, {DNNL_ARG_WEIGHTS, p->m_V}, {DNNL_ARG_DST, p->m_O}};
+    dnnl_exec_arg_t pv[3] = {
+        {DNNL_ARG_SRC, p->m_S}, {DNNL_ARG_WEIGHTS, p->m_V}, {DNNL_ARG_DST, p->m_O}};
     FMR_TRY(fmr_prim_run(&p->pv, e->strm, 3, pv, "run attention values"));
-    FMR_TRY(run_linear(e, &p->proj, p->m_U, k->o[i], p->m_bD, bp->o_b, p->m_X, "run the attention output projection"));
+    FMR_TRY(run_linear(e, &p->proj, p->m_U, k->o[i], p->m_bD, bp->o_b, p->m_X,
+                       "run the attention output projection"));
     FMR_TRY(run_ln(e, p, p->m_X, p->m_U, bp->ln2_w, bp->ln2_b));
-    FMR_TRY(run_linear(e, &p->fc1, p->m_U, k->fc1[i], p->m_bM, bp->fc1_b, p->m_Hm, "run the MLP fc1"));
-    FMR_TRY(run_linear(e, &p->fc2, p->m_Hm, k->fc2[i], p->m_bD, bp->fc2_b, p->m_X, "run the MLP fc2"));
+    FMR_TRY(
+        run_linear(e, &p->fc1, p->m_U, k->fc1[i], p->m_bM, bp->fc1_b, p->m_Hm, "run the MLP fc1"));
+    FMR_TRY(
+        run_linear(e, &p->fc2, p->m_Hm, k->fc2[i], p->m_bD, bp->fc2_b, p->m_X, "run the MLP fc2"));
     return FMR_OK;
 }
 
-static fmr_err emit(const fmr_encoder *e, const plan *p, int layer, const int *layers, int nl, float *const *out)
+static fmr_err emit(const fmr_encoder *e, const plan *p, int layer, const int *layers, int nl,
+                    float *const *out)
 {
     FMR_DNNL(dnnl_stream_wait(e->strm), "finish the encoder stream");
     const size_t bytes = (size_t)p->b * p->n * e->cfg.width * sizeof(float);
@@ -670,14 +747,16 @@ static fmr_err emit(const fmr_encoder *e, const plan *p, int layer, const int *l
     return FMR_OK;
 }
 
-fmr_err fmr_encoder_forward(fmr_encoder *e, const float *pixels, int b, int h, int w, const int *layers, int nl,
-                            float *const *out)
+fmr_err fmr_encoder_forward(fmr_encoder *e, const float *pixels, int b, int h, int w,
+                            const int *layers, int nl, float *const *out)
 {
     int deepest = -1;
     for (int k = 0; k < nl; k++) {
         if (layers[k] < 0 || layers[k] > e->nblocks)
-            return fmr_error(FMR_ERR_ARG, "layer %d requested, but %s was loaded with blocks 1..%d (0 = embeddings)",
-                             layers[k], e->cfg.id, e->nblocks);
+            return fmr_error(
+                FMR_ERR_ARG,
+                "layer %d requested, but %s was loaded with blocks 1..%d (0 = embeddings)",
+                layers[k], e->cfg.id, e->nblocks);
         if (layers[k] > deepest) deepest = layers[k];
     }
     if (b <= 0) return fmr_error(FMR_ERR_ARG, "encoder batch %d is not positive", b);
@@ -687,13 +766,16 @@ fmr_err fmr_encoder_forward(fmr_encoder *e, const float *pixels, int b, int h, i
     FMR_TRY(set(p->m_pix, pixels));
     dnnl_exec_arg_t g[2] = {{DNNL_ARG_FROM, p->m_pix}, {DNNL_ARG_TO, p->m_P}};
     FMR_TRY(fmr_prim_run(&p->conv, e->strm, 2, g, "gather patches"));
-    dnnl_exec_arg_t c[4] = {{DNNL_ARG_SRC, p->m_Pk}, {DNNL_ARG_WEIGHTS, p->pk->conv}, {DNNL_ARG_DST, p->m_Xtok}};
+    dnnl_exec_arg_t c[4] = {
+        {DNNL_ARG_SRC, p->m_Pk}, {DNNL_ARG_WEIGHTS, p->pk->conv}, {DNNL_ARG_DST, p->m_Xtok}};
     int nc = 3;
     if (e->patch_b) c[nc++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->m_convb};
     FMR_TRY(fmr_prim_run(&p->patch, e->strm, nc, c, "run the patch embedding"));
     FMR_DNNL(dnnl_stream_wait(e->strm), "finish the patch embedding");
-    for (int i = 0; i < b; i++) memcpy(p->X + (size_t)i * p->n * D, e->cls, (size_t)D * sizeof(float));
-    dnnl_exec_arg_t ad[3] = {{DNNL_ARG_SRC_0, p->m_Xflat}, {DNNL_ARG_SRC_1, p->m_pos}, {DNNL_ARG_DST, p->m_Xflat}};
+    for (int i = 0; i < b; i++)
+        memcpy(p->X + (size_t)i * p->n * D, e->cls, (size_t)D * sizeof(float));
+    dnnl_exec_arg_t ad[3] = {
+        {DNNL_ARG_SRC_0, p->m_Xflat}, {DNNL_ARG_SRC_1, p->m_pos}, {DNNL_ARG_DST, p->m_Xflat}};
     FMR_TRY(fmr_prim_run(&p->add_pos, e->strm, 3, ad, "add position embeddings"));
     if (e->cfg.pre_norm) FMR_TRY(run_ln(e, p, p->m_X, p->m_X, e->pre_w, e->pre_b));
     FMR_TRY(emit(e, p, 0, layers, nl, out));

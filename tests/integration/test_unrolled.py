@@ -1,0 +1,362 @@
+"""`fmrecon recon --method unrolled` against the PyTorch reference of docs/model.md
+(python/fmrecon_ref/unrolled.py, computed in float64), cascade by cascade: a tiny random BiomedCLIP-
+layout encoder (width 64, patch 8, 4x4 position grid, 6 blocks) and random bundles (T = 2, F = 4,
+grid 4 -> decoder at 64, taps 2,4,6) on a simulated 64x48 cine (2 frames, 4 coils, R = 4, ACS 8) with
+the maps of `fmrecon maps`; ||C - ref|| / ||ref|| <= 1e-3 for every cascade_t and the image.
+Per-cascade decoders with CG data consistency, a shared decoder with soft DC; an encoder checkpoint
+whose SHA-256 differs from the bundle's and a bundle missing a tensor fail with one line and no
+output. The trainer (python/train_unrolled.py): a 2-subject cohort built with the fmrecon CLI, 3
+steps, checkpoint, --resume for 2 more (bit-identical to 5 steps in one go), the exported bundle
+read by the reference and by fmrecon. Self-checks of the reference (no C): SENSE adjointness, CG
+against a dense solve, bundle keys against the table of docs/model.md, decoder shapes, frozen
+encoder with gradients to its input."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import numpy as np
+import torch
+
+import common
+from common import run
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYDIR = os.path.normpath(os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, PYDIR)
+import make_random_encoder as mre  # noqa: E402
+import train_unrolled  # noqa: E402
+import unrolled_reference as ur  # noqa: E402
+from fmrecon_ref import mri, safetensors_io, unrolled  # noqa: E402
+
+TOL = 1e-3
+ENC = dict(width=64, mlp=128, patch=8, blocks=6, pos_grid=4)
+BUNDLE = dict(taps=(2, 4, 6), grid=4, feature_size=4, cascades=2)
+SIM = ("--matrix", "64x48", "--frames", 2, "--slices", 1, "--coils", 4)
+
+
+def contract_keys(T, shared, dc, D, Fs):
+    """The bundle table of docs/model.md, written out by hand: {key: shape}."""
+    keys = {("lambda" if dc == "cg" else "eta"): (T,)}
+    for t in range(1 if shared else T):
+        p = f"cascades.{t}.decoder."
+        rows = [("enc1.conv1.weight", (Fs, 2, 3, 3)), ("enc1.conv2.weight", (Fs, Fs, 3, 3)),
+                ("enc1.conv3.weight", (Fs, 2, 1, 1)),
+                ("enc2.transp_conv_init.weight", (D, 2 * Fs, 2, 2)),
+                ("enc2.up.0.weight", (2 * Fs, 2 * Fs, 2, 2)), ("enc2.up.1.weight", (2 * Fs, 2 * Fs, 2, 2)),
+                ("enc2.res.0.conv1.weight", (2 * Fs, 2 * Fs, 3, 3)), ("enc2.res.0.conv2.weight", (2 * Fs, 2 * Fs, 3, 3)),
+                ("enc2.res.1.conv1.weight", (2 * Fs, 2 * Fs, 3, 3)), ("enc2.res.1.conv2.weight", (2 * Fs, 2 * Fs, 3, 3)),
+                ("enc3.transp_conv_init.weight", (D, 4 * Fs, 2, 2)), ("enc3.up.0.weight", (4 * Fs, 4 * Fs, 2, 2)),
+                ("enc3.res.0.conv1.weight", (4 * Fs, 4 * Fs, 3, 3)), ("enc3.res.0.conv2.weight", (4 * Fs, 4 * Fs, 3, 3)),
+                ("enc4.transp_conv_init.weight", (D, 8 * Fs, 2, 2)),
+                ("dec3.transp_conv.weight", (D, 8 * Fs, 2, 2)), ("dec3.res.conv1.weight", (8 * Fs, 16 * Fs, 3, 3)),
+                ("dec3.res.conv2.weight", (8 * Fs, 8 * Fs, 3, 3)), ("dec3.res.conv3.weight", (8 * Fs, 16 * Fs, 1, 1)),
+                ("dec2.transp_conv.weight", (8 * Fs, 4 * Fs, 2, 2)), ("dec2.res.conv1.weight", (4 * Fs, 8 * Fs, 3, 3)),
+                ("dec2.res.conv2.weight", (4 * Fs, 4 * Fs, 3, 3)), ("dec2.res.conv3.weight", (4 * Fs, 8 * Fs, 1, 1)),
+                ("dec1.transp_conv.weight", (4 * Fs, 2 * Fs, 2, 2)), ("dec1.res.conv1.weight", (2 * Fs, 4 * Fs, 3, 3)),
+                ("dec1.res.conv2.weight", (2 * Fs, 2 * Fs, 3, 3)), ("dec1.res.conv3.weight", (2 * Fs, 4 * Fs, 1, 1)),
+                ("dec0.transp_conv.weight", (2 * Fs, Fs, 2, 2)), ("dec0.res.conv1.weight", (Fs, 2 * Fs, 3, 3)),
+                ("dec0.res.conv2.weight", (Fs, Fs, 3, 3)), ("dec0.res.conv3.weight", (Fs, 2 * Fs, 1, 1)),
+                ("out.weight", (2, Fs, 1, 1)), ("out.bias", (2,))]
+        keys.update({p + k: v for k, v in rows})
+    return keys
+
+
+class Fixture:
+    """One tiny encoder and one simulated, undersampled, calibrated cine shared by the tests."""
+    dir = None
+
+    @classmethod
+    def get(cls):
+        if cls.dir is None:
+            cls.dir = tempfile.mkdtemp(prefix="fmr-unrolled-")
+            d = cls.dir
+            cls.enc = os.path.join(d, "enc.safetensors")
+            mre.write_random_encoder(cls.enc, "biomedclip", seed=11, **ENC)
+            run("simulate", "-o", os.path.join(d, "sim"), "--subjects", 1, "--seed", 5, *SIM, "-q")
+            full = os.path.join(d, "sim", "subject_000.h5")
+            cls.data, cls.maps = {}, {}
+            for mask in ("ktgaussian", "uniform"):
+                cls.data[mask] = os.path.join(d, f"us_{mask}.h5")
+                cls.maps[mask] = os.path.join(d, f"maps_{mask}.h5")
+                run("undersample", full, "-o", cls.data[mask], "--mask", mask, "--accel", 4, "--acs", 8, "--seed", 9, "-q")
+                run("maps", cls.data[mask], "-o", cls.maps[mask], "-q")
+        return cls
+
+    @classmethod
+    def cleanup(cls):
+        if cls.dir:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+            cls.dir = None
+
+
+def tearDownModule():
+    Fixture.cleanup()
+
+
+class Base(common.TmpCase):
+    def setUp(self):
+        super().setUp()
+        self.fx = Fixture.get()
+        self.outdir = self.path("out")
+        os.mkdir(self.outdir)
+
+    def recon(self, inp, bundle, maps, *extra, weights=None, check=True):
+        out = os.path.join(self.outdir, "rec.h5")
+        r = run("recon", inp, "-o", out, "--method", "unrolled", "--model", bundle, "--weights",
+                weights or self.fx.enc, "--sens", maps, "--complex", "--save-cascades", "-q", *extra, check=check)
+        return out, r
+
+    def reference(self, bundle, inp, maps, dtype=torch.float64):
+        model = unrolled.load_bundle(bundle, self.fx.enc, dtype=dtype)
+        k, mask = ur.read_cine(inp)
+        return ur.run_reference(model, k, mask, ur.read_maps(maps, slices=k.shape[1]))
+
+    def compare(self, out, ref):
+        T = len(ref) - 1
+        with h5py.File(out, "r") as f:
+            names = sorted(k for k in f if k.startswith("cascade_"))
+            self.assertEqual(names, sorted(f"cascade_{t}" for t in range(T + 1)))
+            for t, want in enumerate(ref):
+                got = f[f"cascade_{t}"]
+                self.assertEqual(got.dtype, np.complex64, f"cascade_{t}")
+                self.assertEqual(got.shape, want.shape, f"cascade_{t}")
+                err = common.relerr(got[()].astype(np.complex128), want.astype(np.complex128))
+                self.assertLessEqual(err, TOL, f"cascade_{t}: ||C - ref|| / ||ref|| = {err:.2e}")
+            img = f["image"][()]
+            self.assertEqual(img.dtype, np.complex64)
+            err = common.relerr(img.astype(np.complex128), ref[-1].astype(np.complex128))
+            self.assertLessEqual(err, TOL, f"image: ||C - ref|| / ||ref|| = {err:.2e}")
+            rec = f["reconstruction"][()]
+            np.testing.assert_allclose(rec, np.abs(img), rtol=1e-5, atol=1e-6 * np.abs(img).max())
+
+    def expect_fail(self, args, *needles, any_of=()):
+        r = run(*args, check=False)
+        self.assertNotEqual(r.returncode, 0, f"{args} succeeded")
+        self.assertLess(r.returncode, 128, f"{args} crashed: {r.stderr}")
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, f"{args}: expected one line, got:\n{r.stderr}")
+        for n in needles:
+            self.assertIn(n, lines[0])
+        if any_of:
+            self.assertTrue(any(n in lines[0].lower() for n in any_of), f"none of {any_of} in '{lines[0]}'")
+        self.assertNotIn("AddressSanitizer", r.stderr)
+        self.assertEqual(os.listdir(self.outdir), [], f"{args} left output behind")
+        return lines[0]
+
+
+class UnrolledMatchesReference(Base):
+    def test_cg_per_cascade_decoders(self):
+        """(a) per-cascade decoders, dc = cg (5 CG iterations), a k-t mask (a mask row per frame)."""
+        b = self.path("cg.safetensors")
+        ur.make_random_bundle(b, self.fx.enc, "biomedclip", shared=False, dc="cg", cg_iters=5, seed=3, **BUNDLE)
+        inp, maps = self.fx.data["ktgaussian"], self.fx.maps["ktgaussian"]
+        out, _ = self.recon(inp, b, maps)
+        ref = self.reference(b, inp, maps)
+        # the cascades really change the image (a no-op network would pass trivially otherwise)
+        self.assertGreater(common.relerr(ref[1], ref[0]), 0.02)
+        self.assertGreater(common.relerr(ref[2], ref[1]), 0.01)
+        self.compare(out, ref)
+        # the reference's own CLI gives the same file (float64 computation stored as complex64)
+        refp = self.path("ref.h5")
+        subprocess.run([sys.executable, os.path.join(PYDIR, "unrolled_reference.py"), "--bundle", b, "--weights",
+                        self.fx.enc, "--input", inp, "--maps", maps, "-o", refp, "--dtype", "float64"], check=True)
+        with h5py.File(refp, "r") as f:
+            for t in range(len(ref)):
+                self.assertLessEqual(common.relerr(f[f"cascade_{t}"][()], ref[t]), 1e-6)
+
+    def test_soft_shared_decoder(self):
+        """(b) one decoder for both cascades, dc = soft, a Uniform mask (one row for every frame)."""
+        b = self.path("soft.safetensors")
+        ur.make_random_bundle(b, self.fx.enc, "biomedclip", shared=True, dc="soft", seed=4, **BUNDLE)
+        header, meta = unrolled.read_bundle_metadata(b)
+        self.assertEqual(meta["shared"], "1")
+        self.assertNotIn("cascades.1.decoder.out.weight", header)
+        inp, maps = self.fx.data["uniform"], self.fx.maps["uniform"]
+        out, _ = self.recon(inp, b, maps)
+        ref = self.reference(b, inp, maps)
+        self.assertGreater(common.relerr(ref[1], ref[0]), 0.02)
+        self.compare(out, ref)
+
+
+class BundleErrors(Base):
+    def test_encoder_checkpoint_sha256_mismatch(self):
+        """(c) the bundle names another encoder checkpoint: one line about the SHA-256, no output."""
+        b = self.path("other.safetensors")
+        ur.make_random_bundle(b, self.fx.enc, "biomedclip", seed=5, encoder_sha256="ab" * 32, **BUNDLE)
+        inp, maps = self.fx.data["uniform"], self.fx.maps["uniform"]
+        line = self.expect_fail(["recon", inp, "-o", os.path.join(self.outdir, "rec.h5"), "--method", "unrolled",
+                                 "--model", b, "--weights", self.fx.enc, "--sens", maps, "--complex",
+                                 "--save-cascades", "-q"], any_of=("sha256", "sha-256"))
+        self.assertTrue("checkpoint" in line.lower() or os.path.basename(self.fx.enc) in line, line)
+        with self.assertRaisesRegex(unrolled.BundleError, "sha256"):
+            unrolled.load_bundle(b, self.fx.enc)
+        # a different checkpoint file (same architecture, other weights) is refused too
+        other = self.path("enc2.safetensors")
+        mre.write_random_encoder(other, "biomedclip", seed=12, **ENC)
+        good = self.path("good.safetensors")
+        ur.make_random_bundle(good, self.fx.enc, "biomedclip", seed=5, **BUNDLE)
+        self.expect_fail(["recon", inp, "-o", os.path.join(self.outdir, "rec.h5"), "--method", "unrolled",
+                          "--model", good, "--weights", other, "--sens", maps, "-q"], any_of=("sha256", "sha-256"))
+
+    def test_bundle_missing_tensor(self):
+        """(d) a bundle without one of its tensors: the error names it, no output."""
+        key = "cascades.1.decoder.dec2.res.conv3.weight"
+        b = self.path("missing.safetensors")
+        ur.make_random_bundle(b, self.fx.enc, "biomedclip", seed=6, drop_keys=(key,), **BUNDLE)
+        inp, maps = self.fx.data["uniform"], self.fx.maps["uniform"]
+        self.expect_fail(["recon", inp, "-o", os.path.join(self.outdir, "rec.h5"), "--method", "unrolled",
+                          "--model", b, "--weights", self.fx.enc, "--sens", maps, "--complex", "--save-cascades",
+                          "-q"], key)
+        with self.assertRaisesRegex(unrolled.BundleError, key.replace(".", r"\.")):
+            unrolled.load_bundle(b, self.fx.enc)
+
+
+class Trainer(Base):
+    def trainer(self, *args):
+        cmd = [sys.executable, os.path.join(PYDIR, "train_unrolled.py"), *[str(a) for a in args]]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r.stdout
+
+    def test_train_checkpoint_resume_export(self):
+        """(e) 3 steps on a 2-subject cohort, --resume for 2 more (continues at step 3; identical to 5
+        steps in one run), the exported bundle has the metadata of docs/model.md and loads in the
+        reference and in fmrecon, which agree."""
+        cohort = self.path("cohort")
+        ck, bundle = self.path("ck.pt"), self.path("trained.safetensors")
+        model = ("--encoder", "biomedclip", "--encoder-weights", self.fx.enc, "--grid", 4, "--feature-size", 4,
+                 "--cascades", 2, "--dc", "cg", "--cg-iters", 3, "--batch", 2, "--threads", 1, "--seed", 1)
+        out = self.trainer("--simulate", cohort, "--fmrecon", common.ARGS.fmrecon, "--subjects", 2, *SIM,
+                           "--accel", 4, "--acs", 8, *model, "--steps", 3, "--checkpoint", ck,
+                           "--checkpoint-every", 3, "-o", bundle)
+        self.assertIn("step 3/3", out)
+        c = train_unrolled.torch_load(ck)
+        self.assertEqual(c["step"], 3)
+        self.assertEqual(len(c["data"]), 4)  # 2 subjects x (ktgaussian, uniform)
+        out = self.trainer("--resume", "--checkpoint", ck, "--steps", 5, "-o", bundle, "--threads", 1)
+        self.assertIn("at step 3", out)
+        steps = [l.split()[1] for l in out.splitlines() if l.startswith("step ")]
+        self.assertEqual(steps, ["4/5", "5/5"])
+        c = train_unrolled.torch_load(ck)
+        self.assertEqual(c["step"], 5)
+        losses = [h[1] for h in c["history"]]
+        self.assertEqual(len(losses), 5)
+        self.assertTrue(np.all(np.isfinite(losses)), losses)
+        # the same 5 steps in one run give the same weights (seeded sampling, RNG state in the checkpoint)
+        ck5 = self.path("ck5.pt")
+        self.trainer("--cohort", cohort, *model, "--steps", 5, "--checkpoint", ck5, "--no-export", "-q")
+        c5 = train_unrolled.torch_load(ck5)
+        for k, v in c5["model"].items():
+            self.assertTrue(torch.equal(v, c["model"][k]), k)
+        # the bundle
+        header, meta = unrolled.read_bundle_metadata(bundle)
+        for k in unrolled.REQUIRED_METADATA + ("cg_iters",):
+            self.assertIn(k, meta)
+        self.assertEqual(meta["encoder_sha256"], unrolled.sha256_file(self.fx.enc))
+        self.assertEqual((meta["cascades"], meta["grid"], meta["feature_size"], meta["dc"], meta["cg_iters"]),
+                         ("2", "4", "4", "cg", "3"))
+        want = contract_keys(2, False, "cg", 64, 4)
+        self.assertEqual({k: tuple(v["shape"]) for k, v in header.items()}, want)
+        self.assertTrue(all(v["dtype"] == "F32" for v in header.values()))
+        lam = safetensors_io.load(bundle)["lambda"]
+        np.testing.assert_allclose(lam, np.exp(c["model"]["log_lambda"].numpy()), rtol=1e-6)
+        inp, maps = self.fx.data["ktgaussian"], self.fx.maps["ktgaussian"]
+        ref = self.reference(bundle, inp, maps)
+        self.assertTrue(all(np.all(np.isfinite(x)) for x in ref))
+        rec, _ = self.recon(inp, bundle, maps)
+        self.compare(rec, ref)
+
+
+class ReferenceSelfChecks(unittest.TestCase):
+    """The PyTorch reference on its own (no C)."""
+
+    def test_sense_adjoint_and_cg_against_dense_solve(self):
+        rng = np.random.default_rng(1)
+        B, C, h, w, lam = 2, 3, 10, 8, 0.2
+
+        def crand(*s):
+            return torch.from_numpy(rng.standard_normal(s) + 1j * rng.standard_normal(s))
+
+        x, y, S = crand(B, h, w), crand(B, C, h, w), crand(B, C, h, w) * 0.4
+        mask = torch.from_numpy((rng.random((B, w)) < 0.5).astype(np.uint8))
+        ym = y * mri.mask_for(mask, y)
+        lhs = torch.sum(torch.conj(mri.sense_forward(x, S, mask)) * ym)
+        rhs = torch.sum(torch.conj(x) * mri.sense_adjoint(ym, S, mask))
+        self.assertLess(float(abs(lhs - rhs) / abs(lhs)), 1e-12)
+        np.testing.assert_allclose(mri.fft2c(x).numpy(), common.fft2c(x.numpy()), atol=1e-12)
+        np.testing.assert_allclose(mri.ifft2c(x).numpy(), common.ifft2c(x.numpy()), atol=1e-12)
+        b = mri.sense_adjoint(ym, S, mask) + lam * x
+        for i in range(B):  # dense A and numpy: the solve, and CG's K-th iterate from x
+            n = h * w
+            E = np.zeros((C * n, n), complex)
+            for j in range(n):
+                e = torch.zeros(1, h, w, dtype=torch.complex128)
+                e.view(-1)[j] = 1
+                E[:, j] = mri.sense_forward(e, S[i:i + 1], mask[i:i + 1]).numpy().ravel()
+            M = E.conj().T @ E + lam * np.eye(n)
+            bi, xi = b[i].numpy().ravel(), x[i].numpy().ravel()
+            xk, r = xi.copy(), bi - M @ xi
+            p, rr = r.copy(), np.vdot(r, r).real
+            for _ in range(4):
+                ap = M @ p
+                a = rr / np.vdot(p, ap).real
+                xk, r = xk + a * p, r - a * ap
+                rn = np.vdot(r, r).real
+                p, rr = r + rn / rr * p, rn
+            got = mri.cg(lambda v: mri.normal(v, S, mask) + lam * v, b, x, 4)[i].numpy().ravel()
+            self.assertLess(np.linalg.norm(got - xk) / np.linalg.norm(xk), 1e-12)
+            full = mri.cg(lambda v: mri.normal(v, S, mask) + lam * v, b, x, 200)[i].numpy().ravel()
+            xs = np.linalg.solve(M, bi)
+            self.assertLess(np.linalg.norm(full - xs) / np.linalg.norm(xs), 1e-10)
+
+    def test_bundle_keys_are_the_contract(self):
+        for shared in (False, True):
+            for dc in ("cg", "soft"):
+                cfg = unrolled.UnrolledConfig(encoder="biomedclip", width=128, taps=[2, 4, 6], grid=4, feature_size=8,
+                                              cascades=3, shared=shared, dc=dc)
+                net = unrolled.UnrolledNet(cfg)
+                got = {k: tuple(v.shape) for k, v in unrolled.bundle_tensors(net).items()}
+                self.assertEqual(got, contract_keys(3, shared, dc, 128, 8))
+                sd = {k for k in net.state_dict() if k.startswith("cascades.")}
+                self.assertEqual(sd, {k for k in got if k.startswith("cascades.")})
+
+    def test_decoder_shapes_for_several_grids(self):
+        for G in (2, 3, 4, 14):
+            dec = unrolled.UNETRDecoder(64, 4)
+            taps = [torch.randn(2, 64, G, G) for _ in range(4)]
+            img = torch.randn(2, 2, 16 * G, 16 * G)
+            self.assertEqual(tuple(dec(img, taps[:3]).shape), (2, 2, 16 * G, 16 * G))
+            self.assertEqual(tuple(dec(img, taps).shape), (2, 2, 16 * G, 16 * G))
+
+    def test_frozen_encoder_passes_gradients(self):
+        sd = mre.encoder_state_dict("biomedclip", seed=2, **ENC)
+        enc = unrolled.FrozenEncoder("biomedclip", sd, [2, 4, 6], 4)
+        self.assertEqual(list(enc.parameters()), [])
+        cfg = unrolled.UnrolledConfig(encoder="biomedclip", width=64, grid=4, feature_size=4, cascades=2, cg_iters=2)
+        net = unrolled.UnrolledNet(cfg, encoder=enc).double()
+        self.assertEqual({n.split(".")[0] for n, _ in net.named_parameters()}, {"cascades", "log_lambda"})
+        u = (torch.randn(2, 24, 20, dtype=torch.float64) + 1j * torch.randn(2, 24, 20, dtype=torch.float64))
+        u.requires_grad_(True)
+        feats = enc(u)
+        self.assertEqual([tuple(f.shape) for f in feats], [(2, 64, 4, 4)] * 3)
+        sum(f.square().sum() for f in feats).backward()
+        self.assertGreater(float(u.grad.abs().max()), 0)
+        # the whole network: gradients reach the decoders and the DC weights through CG
+        rng = np.random.default_rng(3)
+        S = torch.from_numpy(rng.standard_normal((2, 3, 24, 20)) + 1j * rng.standard_normal((2, 3, 24, 20))) * 0.3
+        mask = torch.from_numpy((rng.random((2, 20)) < 0.5).astype(np.float64))
+        y = mri.sense_forward(torch.from_numpy(rng.standard_normal((2, 24, 20)) + 0j), S, mask)
+        x, xs = net(y, mask, S)
+        self.assertEqual(len(xs), 3)
+        x.abs().sum().backward()
+        self.assertTrue(torch.all(net.log_lambda.grad != 0))
+        self.assertGreater(float(net.cascades[0].decoder.enc1.conv1.weight.grad.abs().max()), 0)
+
+
+if __name__ == "__main__":
+    common.main()
