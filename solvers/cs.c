@@ -66,7 +66,7 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
 {
     (void)frame0;
     cs_state *s = p;
-    const size_t hw = s->in->h * s->in->w, n = s->in->coils * hw, N = T * hw;
+    const size_t hw = s->in->h * s->in->w, n = s->sd.nc * hw, N = T * hw;
     const double rho = s->par.rho;
     FMR_TRY(fmr_slice_dc_select(&s->sd, z));
     float scale = 0;

@@ -45,7 +45,7 @@ static fmr_err sense_run(void *p, size_t frame0, size_t nframes, size_t z, const
 {
     (void)frame0;
     sense_state *s = p;
-    const size_t hw = s->in->h * s->in->w, n = s->in->coils * hw;
+    const size_t hw = s->in->h * s->in->w, n = s->sd.nc * hw;
     FMR_TRY(fmr_slice_dc_select(&s->sd, z));
     for (size_t f = 0; f < nframes; f++) {
         FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + f * s->in->w, 1));

@@ -13,6 +13,9 @@ fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_par
     s->rtol = par->rtol;
     s->max_it = max_it;
     s->slice = -1;
+    s->comm = par->ncoils ? par->coil_comm : MPI_COMM_SELF;
+    s->coil0 = par->ncoils ? par->coil0 : 0;
+    s->nc = par->ncoils ? par->ncoils : s->in->coils;
     return fmr_maps_create(&s->maps, ds, par);
 }
 
@@ -31,7 +34,8 @@ fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z)
     s->slice = -1;
     fmr_dc_destroy(&s->dc);
     fmr_sense_destroy(&s->op);
-    fmr_sense_desc d = {.h = s->in->h, .w = s->in->w, .ncoils = s->in->coils, .maps = maps, .comm = MPI_COMM_SELF};
+    fmr_sense_desc d = {.h = s->in->h, .w = s->in->w, .ncoils = s->nc, .maps = maps + s->coil0 * s->in->h * s->in->w,
+                        .comm = s->comm};
     FMR_TRY(fmr_sense_create(&s->op, &d));
     FMR_TRY(fmr_dc_create(&s->dc, s->op, s->in->h, s->in->w));
     FMR_TRY(fmr_dc_set(s->dc, s->lambda, s->rtol, s->max_it));

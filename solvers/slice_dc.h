@@ -12,6 +12,8 @@
 typedef struct fmr_slice_dc {
     const fmr_dataset_info *in;
     fmr_maps *maps;
+    MPI_Comm comm;      /* ranks sharing the coils of an item */
+    size_t coil0, nc;   /* this rank's coils */
     double lambda, rtol;
     int max_it;
     long slice;

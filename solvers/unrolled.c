@@ -213,7 +213,7 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
     (void)frame0;
     unrolled_state *s = p;
     const fmr_bundle *b = s->bundle;
-    const size_t hw = s->in->h * s->in->w, n = s->in->coils * hw, T = (size_t)b->cascades;
+    const size_t hw = s->in->h * s->in->w, n = s->sd.nc * hw, T = (size_t)b->cascades;
     if (nframes > s->frames) {
         fmr_free(s->x), fmr_free(s->aty), fmr_free(s->z);
         s->x = s->aty = s->z = NULL;

@@ -1,5 +1,6 @@
 /* Zero-filled reconstruction: inverse centred FFT of each coil's masked k-space, combined by
  * root-sum-of-squares (fastMRI's reference for multi-coil data). */
+#include <math.h>
 #include <stdlib.h>
 
 #include "fmrecon/fft.h"
@@ -8,6 +9,7 @@
 
 typedef struct {
     size_t nc, h, w;
+    MPI_Comm comm; /* ranks sharing the coils: the sum of squares is completed across them */
     fmr_fft2c *fft;
     fmr_cfloat *coil; /* nc*h*w */
 } zf_state;
@@ -23,11 +25,11 @@ static void zf_destroy(void *p)
 
 static fmr_err zf_create(void **out, fmr_dataset *ds, const fmr_method_params *par)
 {
-    (void)par;
     const fmr_dataset_info *in = fmr_dataset_get_info(ds);
     zf_state *s = calloc(1, sizeof *s);
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate zero-filled state");
-    s->nc = in->coils;
+    s->nc = par->ncoils ? par->ncoils : in->coils;
+    s->comm = par->ncoils ? par->coil_comm : MPI_COMM_SELF;
     s->h = in->h;
     s->w = in->w;
     fmr_err err = fmr_fft2c_create(&s->fft, in->h, in->w);
@@ -49,6 +51,14 @@ static fmr_err zf_run(void *p, size_t frame0, size_t nframes, size_t slice, cons
     for (size_t f = 0; f < nframes; f++) {
         FMR_TRY(fmr_fft2c_inverse(s->fft, s->nc, kspace + f * s->nc * hw, s->coil));
         fmr_rss(s->coil, s->nc, hw, mag + f * hw);
+        int csize;
+        MPI_Comm_size(s->comm, &csize);
+        if (csize > 1) {
+            float *m = mag + f * hw;
+            for (size_t i = 0; i < hw; i++) m[i] *= m[i];
+            MPI_Allreduce(MPI_IN_PLACE, m, (int)hw, MPI_FLOAT, MPI_SUM, s->comm);
+            for (size_t i = 0; i < hw; i++) m[i] = sqrtf(m[i]);
+        }
     }
     return FMR_OK;
 }

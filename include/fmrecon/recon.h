@@ -28,6 +28,10 @@ typedef struct fmr_method_params {
     int admm_iters;          /* cs: ADMM iterations */
     const char *model_file;   /* unrolled: the model bundle (safetensors) */
     const char *weights_file; /* unrolled: the frozen encoder's checkpoint */
+    /* Set by the pipeline: this rank's coils [coil0, coil0 + ncoils) of every item, shared with
+     * the other ranks of coil_comm (MPI_COMM_SELF and all coils when ncoils is 0). */
+    MPI_Comm coil_comm;
+    size_t coil0, ncoils;
 } fmr_method_params;
 
 void fmr_method_params_defaults(fmr_method_params *p);
@@ -70,6 +74,7 @@ typedef struct fmr_recon_options {
     const char *method;   /* "zf" */
     int write_complex;    /* also write the complex image (methods that produce one) */
     int save_extras;      /* also write the method's extra images (e.g. every cascade) */
+    int coil_ranks;       /* ranks per item, sharing its coils (default 1; must divide the ranks) */
     int batch;            /* items per rank per collective write (default 8) */
     const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
     fmr_open_options open; /* how to read the input (variable, mask file) */
@@ -98,6 +103,10 @@ void fmr_partition_block(size_t n, int rank, int size, size_t *start, size_t *co
 fmr_err fmr_partition_rounds(MPI_Comm comm, size_t n, size_t batch, size_t *start, size_t *count,
                              size_t *rounds);
 
+/* The same for groups of ranks: this group's block of the n items dealt to `groups` groups. */
+fmr_err fmr_partition_rounds_groups(MPI_Comm comm, size_t n, size_t batch, int group, int groups, size_t *start,
+                                    size_t *count, size_t *rounds);
+
 /* The items (frame, slice) of a cine, in slice-major order, dealt to the ranks of comm in blocks and processed in
  * rounds: in each round a rank computes up to batch items into slots 0..batch-1, then every rank
  * joins one collective flush with the (frame, slice) pairs it completed. After a local failure a
@@ -105,6 +114,9 @@ fmr_err fmr_partition_rounds(MPI_Comm comm, size_t n, size_t batch, size_t *star
  * (prefixed "frame t slice z: ") is returned for fmr_h5out_finish to agree on. */
 typedef struct fmr_item_loop {
     size_t frames, slices, batch;
+    /* Coil groups: items are dealt to `groups` groups of ranks (0 = one per rank); every rank of
+     * a group computes the same items, its rank 0 (group_rank) contributes them to the flush. */
+    int groups, group, group_rank;
     fmr_err (*compute)(void *ctx, size_t frame, size_t slice, size_t slot);
     fmr_err (*flush)(void *ctx, size_t n, const size_t *lead); /* lead: n (frame, slice) pairs */
     void *ctx;

@@ -29,6 +29,9 @@ static const char *help =
     "      --save-cascades  unrolled: also write cascade_0 (A^H y) .. cascade_T, complex64\n"
     "      --complex      also write the complex image (methods that produce one)\n"
     "      --batch N      items per rank between collective writes (default 8)\n"
+    "      --coil-ranks K ranks per item (default 1): the job's ranks form groups of K that share\n"
+    "                     each item's coils and its PETSc solve; items are dealt to the groups.\n"
+    "                     K must divide the number of ranks and not exceed the coils\n"
     "      --lambda L     Tikhonov weight of sense (default 0.01; A^H A has norm <= 1)\n"
     "      --cg-iters N   data-consistency CG iteration limit (default 50; -ksp_max_it overrides)\n"
     "      --cg-rtol R    data-consistency CG relative tolerance (default 1e-6; -ksp_rtol overrides)\n"
@@ -67,6 +70,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"lambda-s", required_argument, 0, 1006}, {"rho", required_argument, 0, 1007},
         {"admm-iters", required_argument, 0, 1008}, {"model", required_argument, 0, 1009},
         {"weights", required_argument, 0, 1010}, {"save-cascades", no_argument, 0, 1011},
+        {"coil-ranks", required_argument, 0, 1012},
         {"help", no_argument, 0, 'h'},         {0}};
     fmr_recon_options opt;
     fmr_recon_options_defaults(&opt);
@@ -97,6 +101,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 1009: mp->model_file = optarg; break;
         case 1010: mp->weights_file = optarg; break;
         case 1011: opt.save_extras = 1; break;
+        case 1012: FMR_TRY(fmr_opt_int("--coil-ranks", optarg, 1, 4096, &v)); opt.coil_ranks = (int)v; break;
         case 'V': opt.open.variable = optarg; break;
         case 2001: opt.open.no_prewhiten = 1; break;
         case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &opt.open.virtual_coils)); break;

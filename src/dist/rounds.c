@@ -9,12 +9,15 @@ fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *L)
     MPI_Comm_size(comm, &size);
     const size_t n = L->frames * L->slices, batch = L->batch ? L->batch : 1;
     size_t first, count, rounds;
-    FMR_TRY(fmr_partition_rounds(comm, n, batch, &first, &count, &rounds));
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    const int groups = L->groups > 0 ? L->groups : size, group = L->groups > 0 ? L->group : rank;
+    FMR_TRY(fmr_partition_rounds_groups(comm, n, batch, group, groups, &first, &count, &rounds));
     size_t *lead = malloc(2 * batch * sizeof *lead);
     fmr_err err = lead ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "cannot allocate the item list");
     fmr_progress *prog = NULL;
     /* Rank 0 reports; its share times the ranks estimates the whole. */
-    if (!err && L->label) err = fmr_progress_create(&prog, L->label, "items", count * (size_t)size);
+    if (!err && L->label) err = fmr_progress_create(&prog, L->label, "items", count * (size_t)groups);
     size_t next = first;
     for (size_t r = 0; r < rounds; r++) {
         size_t nb = 0;
@@ -31,9 +34,9 @@ fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *L)
             lead[2 * nb + 1] = z;
             nb++;
             next++;
-            fmr_progress_step(prog, (size_t)size);
+            fmr_progress_step(prog, (size_t)groups);
         }
-        fmr_err e = L->flush(L->ctx, err ? 0 : nb, lead);
+        fmr_err e = L->flush(L->ctx, (err || L->group_rank) ? 0 : nb, lead);
         if (!err) err = e;
     }
     if (err) fmr_progress_cancel(&prog);

@@ -20,6 +20,8 @@ typedef struct {
     fmr_h5out *out;
     int write_complex;
     int nextra; /* extra complex datasets (method's extra_count when asked for) */
+    MPI_Comm coil_comm; /* the ranks sharing this rank's items (MPI_COMM_SELF without groups) */
+    size_t coil0, ncoils; /* this rank's coils */
 } pipeline;
 
 static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_options *opt, int nranks)
@@ -113,13 +115,24 @@ static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
     recon_round *r = c;
     pipeline *p = r->p;
     const fmr_dataset_info *in = p->in;
-    const size_t hw = in->h * in->w, n = in->coils * hw, F = r->F;
+    const size_t hw = in->h * in->w, n = p->ncoils * hw, F = r->F;
     if (F > 1) t = 0;
     double t0 = fmr_wtime();
-    for (size_t f = 0; f < F; f++) {
-        FMR_TRY(fmr_dataset_read_kspace(p->ds, t + f, z, 0, in->coils, r->ks + f * n));
-        FMR_TRY(fmr_dataset_read_mask(p->ds, t + f, r->mask + f * in->w));
+    fmr_err err = FMR_OK;
+    for (size_t f = 0; !err && f < F; f++) {
+        err = fmr_dataset_read_kspace(p->ds, t + f, z, p->coil0, p->ncoils, r->ks + f * n);
+        if (!err) err = fmr_dataset_read_mask(p->ds, t + f, r->mask + f * in->w);
     }
+    /* the ranks sharing the item's coils agree before any of them enters a collective product */
+    int csize;
+    MPI_Comm_size(p->coil_comm, &csize);
+    if (csize > 1) {
+        int bad = err != FMR_OK, any = 0, crank;
+        MPI_Comm_rank(p->coil_comm, &crank);
+        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, p->coil_comm);
+        if (any && !err) err = fmr_error(FMR_ERR_MPI, "another rank of this rank's coil group failed to read its coils");
+    }
+    FMR_TRY(err);
     double t1 = fmr_wtime();
     /* The data seen by every method is M.y: retrospective masks act on fully sampled files, and
      * prospective files already hold zeros there. */
@@ -166,7 +179,7 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
     const size_t hw = in->h * in->w, F = p->m->per_slice ? in->frames : 1;
     const size_t B = p->m->per_slice ? 1 : (size_t)batch; /* a slice is already a batch of frames */
     recon_round r = {.p = p, .st = st, .F = F, .B = B};
-    fmr_err err = fmr_alloc((void **)&r.ks, F * in->coils * hw * sizeof *r.ks, "k-space item");
+    fmr_err err = fmr_alloc((void **)&r.ks, F * p->ncoils * hw * sizeof *r.ks, "k-space item");
     if (!err) err = fmr_alloc((void **)&r.mask, F * in->w * sizeof *r.mask, "masks");
     if (!err) err = fmr_alloc((void **)&r.mag, B * F * hw * sizeof *r.mag, "batch images");
     if (!err) err = fmr_alloc((void **)&r.lead, 2 * B * F * sizeof *r.lead, "batch list");
@@ -180,8 +193,14 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
     if (!g) {
         char label[64];
         snprintf(label, sizeof label, "recon %s", p->m->name);
+        int size, rank, csize, crank;
+        MPI_Comm_size(comm, &size);
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_size(p->coil_comm, &csize);
+        MPI_Comm_rank(p->coil_comm, &crank);
         fmr_item_loop loop = {.frames = F > 1 ? 1 : in->frames, .slices = in->slices, .batch = B,
-                              .compute = recon_compute, .flush = recon_flush, .ctx = &r, .label = label};
+                              .compute = recon_compute, .flush = recon_flush, .ctx = &r, .label = label,
+                              .groups = size / csize, .group = rank / csize, .group_rank = crank};
         err = fmr_item_loop_run(comm, &loop);
     } else if (!err) {
         err = fmr_error((fmr_err)g, "another rank could not allocate its buffers");
@@ -211,12 +230,27 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
                          p.m->name);
     p.write_complex = opt->write_complex;
     int batch = opt->batch > 0 ? opt->batch : 8;
+    const int K = opt->coil_ranks > 0 ? opt->coil_ranks : 1;
+    if (size % K)
+        return fmr_error(FMR_ERR_ARG, "--coil-ranks %d does not divide the %d ranks of the job", K, size);
+    p.coil_comm = MPI_COMM_SELF;
+    if (K > 1 && MPI_Comm_split(comm, rank / K, rank, &p.coil_comm) != MPI_SUCCESS)
+        return fmr_error(FMR_ERR_MPI, "cannot split the ranks into coil groups of %d", K);
+    fmr_method_params mpar = opt->params;
 
     /* Opening is local, but every rank must agree before the collective output exists. */
     fmr_err err = fmr_dataset_open(in_path, &opt->open, &p.ds);
     if (!err) {
         p.in = fmr_dataset_get_info(p.ds);
-        err = p.m->create(&p.state, p.ds, &opt->params);
+        if ((size_t)K > p.in->coils)
+            err = fmr_error(FMR_ERR_ARG, "--coil-ranks %d exceeds the %zu coils of %s", K, p.in->coils, in_path);
+    }
+    if (!err) {
+        int crank;
+        MPI_Comm_rank(p.coil_comm, &crank);
+        fmr_partition_block(p.in->coils, crank, K, &p.coil0, &p.ncoils);
+        mpar.coil_comm = p.coil_comm, mpar.coil0 = p.coil0, mpar.ncoils = p.ncoils;
+        err = p.m->create(&p.state, p.ds, &mpar);
     }
     if (!err && opt->save_extras) {
         if (!p.m->extra_count)
@@ -242,6 +276,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     if (p.state && p.m->timing) p.m->timing(p.state, &st.dc_s, &st.fft_s);
     if (p.state) p.m->destroy(p.state);
     fmr_dataset_close(&p.ds);
+    if (p.coil_comm != MPI_COMM_SELF) MPI_Comm_free(&p.coil_comm);
     st.seconds = fmr_wtime() - t0;
     if (stats) *stats = st;
     return err;
