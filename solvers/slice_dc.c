@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "fmrecon/log.h"
+#include "fmrecon/recon.h"
 
 fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_params *par, double lambda,
                           int max_it)
@@ -21,16 +22,29 @@ fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_par
 
 void fmr_slice_dc_release(fmr_slice_dc *s)
 {
+    fmr_slice_dc_collect(s);
     fmr_dc_destroy(&s->dc);
     fmr_sense_destroy(&s->op);
     fmr_maps_destroy(&s->maps);
 }
 
+void fmr_slice_dc_collect(fmr_slice_dc *s)
+{
+    if (!s->op) return;
+    double c;
+    size_t b, n;
+    fmr_sense_comm_stats(s->op, &c, &b, &n);
+    s->comm_s += c, s->comm_bytes += b, s->comm_calls += n;
+}
+
 fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z)
 {
     const fmr_cfloat *maps;
+    const double t0 = fmr_wtime();
     FMR_TRY(fmr_maps_get(s->maps, z, &maps));
+    s->maps_s += fmr_wtime() - t0;
     if ((long)z == s->slice) return FMR_OK;
+    fmr_slice_dc_collect(s);
     s->slice = -1;
     fmr_dc_destroy(&s->dc);
     fmr_sense_destroy(&s->op);
@@ -52,9 +66,16 @@ fmr_err fmr_slice_dc_solve(fmr_slice_dc *s, const fmr_cfloat *rhs, fmr_cfloat *x
     return err;
 }
 
-void fmr_slice_dc_timing(const void *state, double *dc_seconds, double *fft_seconds)
+void fmr_slice_dc_timing(const void *state, fmr_method_timing *t)
 {
     const fmr_slice_dc *s = state;
-    *dc_seconds = s->dc_s;
-    *fft_seconds = s->fft_s;
+    memset(t, 0, sizeof *t);
+    t->dc_s = s->dc_s, t->fft_s = s->fft_s, t->maps_s = s->maps_s;
+    t->comm_s = s->comm_s, t->comm_bytes = s->comm_bytes, t->comm_calls = s->comm_calls;
+    if (s->op) {
+        double c;
+        size_t b, n;
+        fmr_sense_comm_stats(s->op, &c, &b, &n);
+        t->comm_s += c, t->comm_bytes += b, t->comm_calls += n;
+    }
 }

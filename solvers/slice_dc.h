@@ -19,7 +19,8 @@ typedef struct fmr_slice_dc {
     long slice;
     fmr_sense *op;
     fmr_dc *dc;
-    double dc_s, fft_s;
+    double dc_s, fft_s, maps_s, comm_s;
+    size_t comm_bytes, comm_calls;
 } fmr_slice_dc;
 
 fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_params *par, double lambda,
@@ -31,6 +32,9 @@ fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z);
 fmr_err fmr_slice_dc_solve(fmr_slice_dc *s, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess);
 
 /* fmr_method_ops.timing for method states whose first member is an fmr_slice_dc. */
-void fmr_slice_dc_timing(const void *state, double *dc_seconds, double *fft_seconds);
+struct fmr_method_timing;
+void fmr_slice_dc_timing(const void *state, struct fmr_method_timing *t);
+/* Adds the current operator's communication counters to the totals (before it is replaced). */
+void fmr_slice_dc_collect(fmr_slice_dc *s);
 
 #endif

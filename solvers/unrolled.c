@@ -263,6 +263,13 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
     return FMR_OK;
 }
 
+static void unrolled_timing(const void *p, fmr_method_timing *t)
+{
+    const unrolled_state *s = p;
+    fmr_slice_dc_timing(&s->sd, t);
+    t->enc_s = s->enc_s, t->dec_s = s->dec_s;
+}
+
 static int unrolled_extra_count(const void *p)
 {
     return ((const unrolled_state *)p)->bundle->cascades + 1;
@@ -290,7 +297,7 @@ const fmr_method_ops fmr_method_unrolled = {
     .create = unrolled_create,
     .run = unrolled_run,
     .destroy = unrolled_destroy,
-    .timing = fmr_slice_dc_timing,
+    .timing = unrolled_timing,
     .extra_count = unrolled_extra_count,
     .extra_name = unrolled_extra_name,
     .extra_get = unrolled_extra_get,

@@ -42,6 +42,12 @@ void fmr_method_params_defaults(fmr_method_params *p);
 fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
                        const fmr_espirit_opts *espirit, const char *out_path);
 
+/* Seconds of this rank in the parts of a method, and the coil-sum traffic. */
+typedef struct fmr_method_timing {
+    double dc_s, fft_s, maps_s, comm_s, enc_s, dec_s;
+    size_t comm_bytes, comm_calls;
+} fmr_method_timing;
+
 /* A reconstruction method: state created once per file, then applied to each item. An item is
  * one frame of one slice, or a whole slice (all frames) for methods that couple frames. */
 typedef struct fmr_method_ops {
@@ -55,8 +61,8 @@ typedef struct fmr_method_ops {
     fmr_err (*run)(void *state, size_t frame0, size_t nframes, size_t slice,
                    const fmr_cfloat *kspace, const float *masks, float *mag, fmr_cfloat *img);
     void (*destroy)(void *state);
-    /* Optional: seconds spent in data-consistency solves and, within them, in FFTW. */
-    void (*timing)(const void *state, double *dc_seconds, double *fft_seconds);
+    /* Optional: where the method's time went (this rank). */
+    void (*timing)(const void *state, struct fmr_method_timing *t);
     /* Optional: further complex images per frame (the unrolled network's cascade outputs),
      * written as datasets extra_name(k) when --save-cascades asks for them. extra_get copies
      * extra k of frame f of the last run() into out (h*w). */
@@ -89,6 +95,8 @@ typedef struct fmr_recon_stats {
     double seconds;       /* wall time of the whole call */
     double read_s, compute_s, write_s; /* this rank's phase times */
     double dc_s, fft_s;   /* this rank's data-consistency time and the FFTW part of it */
+    fmr_method_timing method; /* all of the method's timing */
+    double peak_rss_mb;   /* this rank's peak resident memory */
 } fmr_recon_stats;
 
 /* Collective over comm. On any failure no output file is left behind. */

@@ -40,6 +40,8 @@ fmr_err fmr_sense_normal(fmr_sense *op, const fmr_cfloat *x, fmr_cfloat *out);
 
 /* Seconds this operator has spent inside FFTW (for benchmarks). */
 double fmr_sense_fft_seconds(const fmr_sense *op);
+/* Time, bytes and calls of the coil sums across the operator's ranks (for the cost model). */
+void fmr_sense_comm_stats(const fmr_sense *op, double *seconds, size_t *bytes, size_t *calls);
 
 /* The communicator the operator sums its coils over. */
 MPI_Comm fmr_sense_comm(const fmr_sense *op);

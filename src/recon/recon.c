@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -273,11 +274,16 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         err = fmr_h5out_finish(&p.out, err);
         if (!err) st.items = p.in->frames * p.in->slices;
     }
-    if (p.state && p.m->timing) p.m->timing(p.state, &st.dc_s, &st.fft_s);
+    if (p.state && p.m->timing) {
+        p.m->timing(p.state, &st.method);
+        st.dc_s = st.method.dc_s, st.fft_s = st.method.fft_s;
+    }
     if (p.state) p.m->destroy(p.state);
     fmr_dataset_close(&p.ds);
     if (p.coil_comm != MPI_COMM_SELF) MPI_Comm_free(&p.coil_comm);
     st.seconds = fmr_wtime() - t0;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) st.peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
     if (stats) *stats = st;
     return err;
 }

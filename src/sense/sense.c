@@ -27,6 +27,8 @@ struct fmr_sense {
     fmr_cfloat *buf;  /* nthreads x h*w: one coil per thread */
     fmr_cfloat *acc;  /* nthreads x h*w accumulators; thread 0's holds the sum */
     double fft_s;     /* seconds inside FFTW (thread 0's share of the work) */
+    double comm_s;    /* seconds in the coil sum across ranks (waiting included) */
+    size_t comm_bytes, comm_calls;
 };
 
 /* Timing the FFTW calls costs two clock reads per call: negligible next to a 2-D FFT, and it lets
@@ -39,6 +41,11 @@ static inline void fft_timed(fmr_sense *s, fmr_cfloat *b, int forward)
     if (forward) fmr_fft_raw_forward(s->fft, b);
     else fmr_fft_raw_backward(s->fft, b);
     if (me == 0) s->fft_s += fmr_wtime() - t;
+}
+
+void fmr_sense_comm_stats(const fmr_sense *s, double *seconds, size_t *bytes, size_t *calls)
+{
+    *seconds = s->comm_s, *bytes = s->comm_bytes, *calls = s->comm_calls;
 }
 
 double fmr_sense_fft_seconds(const fmr_sense *s)
@@ -148,9 +155,12 @@ static fmr_err finish_sum(fmr_sense *s, fmr_cfloat *out)
         for (size_t p = 0; p < hw; p++) s->acc[p] += a[p];
     }
     if (s->comm_size > 1) {
+        const double t0 = fmr_wtime();
         if (MPI_Allreduce(MPI_IN_PLACE, s->acc, (int)hw, MPI_C_FLOAT_COMPLEX, MPI_SUM, s->comm) !=
             MPI_SUCCESS)
             return fmr_error(FMR_ERR_MPI, "SENSE operator: coil sum across ranks failed");
+        s->comm_s += fmr_wtime() - t0;
+        s->comm_bytes += hw * sizeof(fmr_cfloat), s->comm_calls++;
     }
     const fmr_cfloat *pre = s->fft->pre;
     for (size_t p = 0; p < hw; p++) out[p] = s->acc[p] * conjf(pre[p]);
