@@ -47,12 +47,14 @@ static fmr_err cs_create(void **out, fmr_dataset *ds, const fmr_method_params *p
     s->par = *par;
     const size_t hw = s->in->h * s->in->w, N = s->in->frames * hw;
     /* inexact x-updates: a few warm-started CG steps per ADMM iteration suffice */
-    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, 2.0 * par->rho, par->max_it < 10 ? par->max_it : 10);
+    fmr_err err =
+        fmr_slice_dc_init(&s->sd, ds, par, 2.0 * par->rho, par->max_it < 10 ? par->max_it : 10);
     fmr_cfloat **bufs[] = {&s->aty, &s->x, &s->z1, &s->z2, &s->u1, &s->u2};
     for (size_t i = 0; !err && i < sizeof bufs / sizeof bufs[0]; i++)
         err = fmr_alloc((void **)bufs[i], N * sizeof(fmr_cfloat), "CS series");
     if (!err) err = fmr_alloc((void **)&s->rhs, hw * sizeof *s->rhs, "CS right-hand side");
-    if (!err) err = fmr_alloc((void **)&s->work, (N > 6 * hw ? N : 6 * hw) * sizeof *s->work, "CS work");
+    if (!err)
+        err = fmr_alloc((void **)&s->work, (N > 6 * hw ? N : 6 * hw) * sizeof *s->work, "CS work");
     if (err) {
         cs_destroy(s);
         return err;
@@ -74,13 +76,15 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
         FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + t * s->in->w, 1));
         FMR_TRY(fmr_sense_adjoint(s->sd.op, ks + t * n, s->aty + t * hw));
     }
-    for (size_t i = 0; i < N; i++) scale = fmaxf(scale, cabsf(s->aty[i]));
+    for (size_t i = 0; i < N; i++)
+        scale = fmaxf(scale, cabsf(s->aty[i]));
     if (!(scale > 0)) {
         memset(mag, 0, N * sizeof *mag);
         if (img) memset(img, 0, N * sizeof *img);
         return FMR_OK;
     }
-    for (size_t i = 0; i < N; i++) s->aty[i] /= scale;
+    for (size_t i = 0; i < N; i++)
+        s->aty[i] /= scale;
     memcpy(s->x, s->aty, N * sizeof *s->x);
     memcpy(s->z1, s->x, N * sizeof *s->x);
     memcpy(s->z2, s->x, N * sizeof *s->x);
@@ -90,15 +94,18 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
         for (size_t t = 0; t < T; t++) {
             const size_t o = t * hw;
             for (size_t i = 0; i < hw; i++)
-                s->rhs[i] = s->aty[o + i] + (float)rho * (s->z1[o + i] - s->u1[o + i] + s->z2[o + i] - s->u2[o + i]);
+                s->rhs[i] = s->aty[o + i] + (float)rho * (s->z1[o + i] - s->u1[o + i] +
+                                                          s->z2[o + i] - s->u2[o + i]);
             FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + t * s->in->w, 1));
             fmr_err e = fmr_slice_dc_solve(&s->sd, s->rhs, s->x + o, 1);
             if (e) return fmr_error_context(e, "frame %zu: ADMM iteration %d: ", t, it);
         }
-        for (size_t i = 0; i < N; i++) s->z1[i] = s->x[i] + s->u1[i], s->z2[i] = s->x[i] + s->u2[i];
+        for (size_t i = 0; i < N; i++)
+            s->z1[i] = s->x[i] + s->u1[i], s->z2[i] = s->x[i] + s->u2[i];
         FMR_TRY(fmr_prox_temporal_l1(s->z1, T, hw, s->par.lambda_t / rho, s->work));
         for (size_t t = 0; t < T; t++)
-            fmr_prox_tv(s->z2 + t * hw, s->in->h, s->in->w, s->par.lambda_s / rho, TV_ITERS, s->work);
+            fmr_prox_tv(s->z2 + t * hw, s->in->h, s->in->w, s->par.lambda_s / rho, TV_ITERS,
+                        s->work);
         for (size_t i = 0; i < N; i++) {
             s->u1[i] += s->x[i] - s->z1[i];
             s->u2[i] += s->x[i] - s->z2[i];
@@ -106,7 +113,8 @@ static fmr_err cs_run(void *p, size_t frame0, size_t T, size_t z, const fmr_cflo
     }
     for (size_t i = 0; i < N; i++) {
         if (!isfinite(crealf(s->x[i])) || !isfinite(cimagf(s->x[i])))
-            return fmr_error(FMR_ERR_VALUE, "compressed sensing diverged (NaN/Inf); try a larger --rho");
+            return fmr_error(FMR_ERR_VALUE,
+                             "compressed sensing diverged (NaN/Inf); try a larger --rho");
         mag[i] = cabsf(s->x[i]) * scale;
         if (img) img[i] = s->x[i] * scale;
     }

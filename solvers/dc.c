@@ -15,7 +15,7 @@ struct fmr_dc {
     MPI_Comm comm;
     int size;
     size_t n;
-    PetscInt lo, hi;   /* this rank's rows */
+    PetscInt lo, hi; /* this rank's rows */
     int *counts, *displs;
     fmr_cfloat *xf, *yf; /* full image, single precision */
     double lambda;
@@ -33,14 +33,16 @@ static PetscErrorCode shell_mult(Mat A, Vec X, Vec Y)
     PetscScalar *yl;
     PetscInt nl = dc->hi - dc->lo;
     PetscCall(VecGetArrayRead(X, &xl));
-    for (PetscInt i = 0; i < nl; i++) dc->xf[dc->lo + i] = (fmr_cfloat)xl[i];
+    for (PetscInt i = 0; i < nl; i++)
+        dc->xf[dc->lo + i] = (fmr_cfloat)xl[i];
     if (dc->size > 1)
         MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dc->xf, dc->counts, dc->displs,
                        MPI_C_FLOAT_COMPLEX, dc->comm);
     fmr_err e = fmr_sense_normal(dc->op, dc->xf, dc->yf);
     if (e && !dc->op_err) dc->op_err = e;
     PetscCall(VecGetArray(Y, &yl));
-    for (PetscInt i = 0; i < nl; i++) yl[i] = (PetscScalar)dc->yf[dc->lo + i] + dc->lambda * xl[i];
+    for (PetscInt i = 0; i < nl; i++)
+        yl[i] = (PetscScalar)dc->yf[dc->lo + i] + dc->lambda * xl[i];
     PetscCall(VecRestoreArray(Y, &yl));
     PetscCall(VecRestoreArrayRead(X, &xl));
     return e ? PETSC_ERR_LIB : 0;
@@ -79,9 +81,11 @@ fmr_err fmr_dc_create(fmr_dc **out, fmr_sense *op, size_t h, size_t w)
     if (!err) err = fmr_alloc((void **)&dc->yf, dc->n * sizeof *dc->yf, "solver image");
     dc->counts = calloc((size_t)dc->size, sizeof *dc->counts);
     dc->displs = calloc((size_t)dc->size, sizeof *dc->displs);
-    if (!err && (!dc->counts || !dc->displs)) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate layout");
+    if (!err && (!dc->counts || !dc->displs))
+        err = fmr_error(FMR_ERR_NOMEM, "cannot allocate layout");
     if (err) goto done;
-    FMR_PETSC(VecCreateMPI(dc->comm, PETSC_DECIDE, (PetscInt)dc->n, &dc->x), "creating the solver vector");
+    FMR_PETSC(VecCreateMPI(dc->comm, PETSC_DECIDE, (PetscInt)dc->n, &dc->x),
+              "creating the solver vector");
     FMR_PETSC(VecDuplicate(dc->x, &dc->b), "creating the solver vector");
     FMR_PETSC(VecGetOwnershipRange(dc->x, &dc->lo, &dc->hi), "solver layout");
     {
@@ -118,16 +122,19 @@ fmr_err fmr_dc_set(fmr_dc *dc, double lambda, double rtol, int max_it)
 {
     fmr_err err = FMR_OK;
     if (!(lambda >= 0) || !isfinite(lambda))
-        return fmr_error(FMR_ERR_ARG, "data-consistency weight lambda must be >= 0, got %g", lambda);
+        return fmr_error(FMR_ERR_ARG, "data-consistency weight lambda must be >= 0, got %g",
+                         lambda);
     dc->lambda = lambda;
-    FMR_PETSC(KSPSetTolerances(dc->ksp, rtol, PETSC_DEFAULT, PETSC_DEFAULT, max_it), "KSP tolerances");
+    FMR_PETSC(KSPSetTolerances(dc->ksp, rtol, PETSC_DEFAULT, PETSC_DEFAULT, max_it),
+              "KSP tolerances");
     /* Options given by the user win over fmrecon's defaults. */
     FMR_PETSC(KSPSetFromOptions(dc->ksp), "KSP options");
 done:
     return err;
 }
 
-fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess, fmr_dc_stats *st)
+fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess,
+                     fmr_dc_stats *st)
 {
     fmr_err err = FMR_OK;
     double t0 = fmr_wtime();
@@ -137,12 +144,15 @@ fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_
     KSPConvergedReason reason;
     dc->op_err = FMR_OK;
     FMR_PETSC(VecGetArray(dc->b, &a), "solver rhs");
-    for (PetscInt i = 0; i < nl; i++) a[i] = rhs[dc->lo + i];
+    for (PetscInt i = 0; i < nl; i++)
+        a[i] = rhs[dc->lo + i];
     FMR_PETSC(VecRestoreArray(dc->b, &a), "solver rhs");
     FMR_PETSC(VecGetArray(dc->x, &a), "solver guess");
-    for (PetscInt i = 0; i < nl; i++) a[i] = x_is_guess ? (PetscScalar)x[dc->lo + i] : 0.0;
+    for (PetscInt i = 0; i < nl; i++)
+        a[i] = x_is_guess ? (PetscScalar)x[dc->lo + i] : 0.0;
     FMR_PETSC(VecRestoreArray(dc->x, &a), "solver guess");
-    FMR_PETSC(KSPSetInitialGuessNonzero(dc->ksp, x_is_guess ? PETSC_TRUE : PETSC_FALSE), "solver guess");
+    FMR_PETSC(KSPSetInitialGuessNonzero(dc->ksp, x_is_guess ? PETSC_TRUE : PETSC_FALSE),
+              "solver guess");
     PetscErrorCode ierr = KSPSolve(dc->ksp, dc->b, dc->x);
     if (dc->op_err) return dc->op_err;
     FMR_PETSC(ierr, "data-consistency solve");
@@ -150,15 +160,19 @@ fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_
     FMR_PETSC(KSPGetIterationNumber(dc->ksp, &its), "solver status");
     FMR_PETSC(KSPGetResidualNorm(dc->ksp, &rnorm), "solver status");
     if (reason == KSP_DIVERGED_NANORINF)
-        return fmr_error(FMR_ERR_VALUE, "data-consistency solve met NaN/Inf after %d iterations "
-                         "(NaN or Inf in the data, maps or right-hand side)", (int)its);
+        return fmr_error(FMR_ERR_VALUE,
+                         "data-consistency solve met NaN/Inf after %d iterations "
+                         "(NaN or Inf in the data, maps or right-hand side)",
+                         (int)its);
     if (reason < 0 && reason != KSP_DIVERGED_ITS)
-        return fmr_error(FMR_ERR_VALUE, "data-consistency solve failed: %s after %d iterations (residual %g)",
+        return fmr_error(FMR_ERR_VALUE,
+                         "data-consistency solve failed: %s after %d iterations (residual %g)",
                          KSPConvergedReasons[reason], (int)its, (double)rnorm);
     if (!isfinite(rnorm))
         return fmr_error(FMR_ERR_VALUE, "data-consistency solve produced NaN/Inf");
     FMR_PETSC(VecGetArray(dc->x, &a), "solver result");
-    for (PetscInt i = 0; i < nl; i++) dc->xf[dc->lo + i] = (fmr_cfloat)a[i];
+    for (PetscInt i = 0; i < nl; i++)
+        dc->xf[dc->lo + i] = (fmr_cfloat)a[i];
     FMR_PETSC(VecRestoreArray(dc->x, &a), "solver result");
     if (dc->size > 1)
         MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dc->xf, dc->counts, dc->displs,

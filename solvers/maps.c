@@ -34,7 +34,8 @@ fmr_err fmr_maps_create(fmr_maps **out, fmr_dataset *ds, const fmr_method_params
     m->opt = par->espirit;
     m->cur_slice = -1;
     const fmr_dataset_info *in = m->in;
-    fmr_err err = fmr_alloc((void **)&m->cur, in->coils * in->h * in->w * sizeof *m->cur, "coil maps");
+    fmr_err err =
+        fmr_alloc((void **)&m->cur, in->coils * in->h * in->w * sizeof *m->cur, "coil maps");
     if (!err && par->sens_file) {
         err = fmr_h5_read_array(par->sens_file, "maps", &m->file);
         if (err == FMR_ERR_FORMAT && strstr(fmr_error_message(), "no dataset"))
@@ -46,14 +47,16 @@ fmr_err fmr_maps_create(fmr_maps **out, fmr_dataset *ds, const fmr_method_params
             int nd = fmr_array_ndim(a);
             int ok = fmr_array_dtype(a) == FMR_C64 && (nd == 3 || nd == 4) &&
                      fmr_array_dim(a, nd - 3) == in->coils && fmr_array_dim(a, nd - 2) == in->h &&
-                     fmr_array_dim(a, nd - 1) == in->w && (nd == 3 || fmr_array_dim(a, 0) == in->slices);
+                     fmr_array_dim(a, nd - 1) == in->w &&
+                     (nd == 3 || fmr_array_dim(a, 0) == in->slices);
             if (!ok)
-                err = fmr_error(FMR_ERR_SHAPE,
-                                "%s: coil maps must be complex (slices, coils, h, w) or (coils, h, w) = "
-                                "(%zu, %zu, %zu, %zu); got %s rank %d with last dims %zu x %zu x %zu",
-                                par->sens_file, in->slices, in->coils, in->h, in->w,
-                                fmr_array_dtype(a) == FMR_C64 ? "complex" : "real", nd,
-                                fmr_array_dim(a, nd - 3), fmr_array_dim(a, nd - 2), fmr_array_dim(a, nd - 1));
+                err = fmr_error(
+                    FMR_ERR_SHAPE,
+                    "%s: coil maps must be complex (slices, coils, h, w) or (coils, h, w) = "
+                    "(%zu, %zu, %zu, %zu); got %s rank %d with last dims %zu x %zu x %zu",
+                    par->sens_file, in->slices, in->coils, in->h, in->w,
+                    fmr_array_dtype(a) == FMR_C64 ? "complex" : "real", nd,
+                    fmr_array_dim(a, nd - 3), fmr_array_dim(a, nd - 2), fmr_array_dim(a, nd - 1));
         }
     }
     if (err) {

@@ -18,7 +18,8 @@ static PetscErrorCode capture(MPI_Comm comm, int line, const char *fun, const ch
 {
     (void)comm, (void)line, (void)file, (void)ctx;
     /* The first (innermost) report carries PETSc's own explanation. */
-    if (p == PETSC_ERROR_INITIAL) snprintf(petsc_msg_, sizeof petsc_msg_, "%s (in %s)", mess ? mess : "", fun);
+    if (p == PETSC_ERROR_INITIAL)
+        snprintf(petsc_msg_, sizeof petsc_msg_, "%s (in %s)", mess ? mess : "", fun);
     return n;
 }
 

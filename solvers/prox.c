@@ -21,7 +21,8 @@ fmr_err fmr_prox_temporal_l1(fmr_cfloat *b, size_t T, size_t n, double alpha, fm
     }
     /* pixel-major copy so each pixel's time course is contiguous for a batch of 1-D FFTs */
     for (size_t t = 0; t < T; t++)
-        for (size_t p = 0; p < n; p++) work[p * T + t] = b[t * n + p];
+        for (size_t p = 0; p < n; p++)
+            work[p * T + t] = b[t * n + p];
     fmr_fft2c *f;
     FMR_TRY(fmr_fft2c_create(&f, 1, T));
     fmr_err err = fmr_fft2c_forward(f, n, work, work);
@@ -31,7 +32,8 @@ fmr_err fmr_prox_temporal_l1(fmr_cfloat *b, size_t T, size_t n, double alpha, fm
     }
     fmr_fft2c_destroy(&f);
     for (size_t t = 0; !err && t < T; t++)
-        for (size_t p = 0; p < n; p++) b[t * n + p] = work[p * T + t];
+        for (size_t p = 0; p < n; p++)
+            b[t * n + p] = work[p * T + t];
     return err;
 }
 
@@ -47,7 +49,8 @@ static void grad(const fmr_cfloat *z, size_t h, size_t w, fmr_cfloat *gx, fmr_cf
 }
 
 /* adjoint of grad */
-static void grad_adj(const fmr_cfloat *gx, const fmr_cfloat *gy, size_t h, size_t w, fmr_cfloat *out)
+static void grad_adj(const fmr_cfloat *gx, const fmr_cfloat *gy, size_t h, size_t w,
+                     fmr_cfloat *out)
 {
     for (size_t r = 0; r < h; r++)
         for (size_t c = 0; c < w; c++) {
@@ -65,15 +68,16 @@ void fmr_prox_tv(fmr_cfloat *b, size_t h, size_t w, double alpha, int iters, fmr
 {
     if (alpha <= 0) return;
     const size_t n = h * w;
-    fmr_cfloat *px = work, *py = work + n, *rx = work + 2 * n, *ry = work + 3 * n, *z = work + 4 * n,
-               *tmp = work + 5 * n;
+    fmr_cfloat *px = work, *py = work + n, *rx = work + 2 * n, *ry = work + 3 * n,
+               *z = work + 4 * n, *tmp = work + 5 * n;
     memset(work, 0, 4 * n * sizeof *work);
     const float step = (float)(1.0 / (8.0 * alpha)), a = (float)alpha;
     double t = 1.0;
     for (int k = 0; k < iters; k++) {
         /* z = b - alpha grad^H r ; p_new = P(r + step grad z) */
         grad_adj(rx, ry, h, w, tmp);
-        for (size_t i = 0; i < n; i++) z[i] = b[i] - a * tmp[i];
+        for (size_t i = 0; i < n; i++)
+            z[i] = b[i] - a * tmp[i];
         grad(z, h, w, tmp, z); /* tmp = d/dx, z = d/dy (z no longer needed) */
         double tn = 0.5 * (1.0 + sqrt(1.0 + 4.0 * t * t)), mom = (t - 1.0) / tn;
         for (size_t i = 0; i < n; i++) {
@@ -88,5 +92,6 @@ void fmr_prox_tv(fmr_cfloat *b, size_t h, size_t w, double alpha, int iters, fmr
         t = tn;
     }
     grad_adj(px, py, h, w, tmp);
-    for (size_t i = 0; i < n; i++) b[i] -= a * tmp[i];
+    for (size_t i = 0; i < n; i++)
+        b[i] -= a * tmp[i];
 }

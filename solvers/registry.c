@@ -4,7 +4,8 @@
 
 extern const fmr_method_ops fmr_method_zf, fmr_method_sense, fmr_method_cs, fmr_method_unrolled;
 
-static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, &fmr_method_cs, &fmr_method_unrolled, NULL};
+static const fmr_method_ops *const methods_[] = {&fmr_method_zf, &fmr_method_sense, &fmr_method_cs,
+                                                 &fmr_method_unrolled, NULL};
 
 void fmr_method_params_defaults(fmr_method_params *p)
 {

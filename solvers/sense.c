@@ -24,7 +24,8 @@ static void sense_destroy(void *p)
 
 static fmr_err sense_create(void **out, fmr_dataset *ds, const fmr_method_params *par)
 {
-    if (!(par->lambda >= 0)) return fmr_error(FMR_ERR_ARG, "--lambda must be >= 0, got %g", par->lambda);
+    if (!(par->lambda >= 0))
+        return fmr_error(FMR_ERR_ARG, "--lambda must be >= 0, got %g", par->lambda);
     sense_state *s = calloc(1, sizeof *s);
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate SENSE state");
     s->in = fmr_dataset_get_info(ds);
@@ -51,7 +52,8 @@ static fmr_err sense_run(void *p, size_t frame0, size_t nframes, size_t z, const
         FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + f * s->in->w, 1));
         FMR_TRY(fmr_sense_adjoint(s->sd.op, ks + f * n, s->rhs));
         FMR_TRY(fmr_slice_dc_solve(&s->sd, s->rhs, s->x, 0));
-        for (size_t i = 0; i < hw; i++) mag[f * hw + i] = cabsf(s->x[i]);
+        for (size_t i = 0; i < hw; i++)
+            mag[f * hw + i] = cabsf(s->x[i]);
         if (img) memcpy(img + f * hw, s->x, hw * sizeof *s->x);
     }
     return FMR_OK;

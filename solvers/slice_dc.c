@@ -5,8 +5,8 @@
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
 
-fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_params *par, double lambda,
-                          int max_it)
+fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_params *par,
+                          double lambda, int max_it)
 {
     memset(s, 0, sizeof *s);
     s->in = fmr_dataset_get_info(ds);
@@ -48,7 +48,10 @@ fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z)
     s->slice = -1;
     fmr_dc_destroy(&s->dc);
     fmr_sense_destroy(&s->op);
-    fmr_sense_desc d = {.h = s->in->h, .w = s->in->w, .ncoils = s->nc, .maps = maps + s->coil0 * s->in->h * s->in->w,
+    fmr_sense_desc d = {.h = s->in->h,
+                        .w = s->in->w,
+                        .ncoils = s->nc,
+                        .maps = maps + s->coil0 * s->in->h * s->in->w,
                         .comm = s->comm};
     FMR_TRY(fmr_sense_create(&s->op, &d));
     FMR_TRY(fmr_dc_create(&s->dc, s->op, s->in->h, s->in->w));

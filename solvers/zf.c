@@ -33,7 +33,9 @@ static fmr_err zf_create(void **out, fmr_dataset *ds, const fmr_method_params *p
     s->h = in->h;
     s->w = in->w;
     fmr_err err = fmr_fft2c_create(&s->fft, in->h, in->w);
-    if (!err) err = fmr_alloc((void **)&s->coil, in->coils * in->h * in->w * sizeof(fmr_cfloat), "coil images");
+    if (!err)
+        err = fmr_alloc((void **)&s->coil, in->coils * in->h * in->w * sizeof(fmr_cfloat),
+                        "coil images");
     if (err) {
         zf_destroy(s);
         return err;
@@ -42,8 +44,8 @@ static fmr_err zf_create(void **out, fmr_dataset *ds, const fmr_method_params *p
     return FMR_OK;
 }
 
-static fmr_err zf_run(void *p, size_t frame0, size_t nframes, size_t slice, const fmr_cfloat *kspace,
-                      const float *masks, float *mag, fmr_cfloat *img)
+static fmr_err zf_run(void *p, size_t frame0, size_t nframes, size_t slice,
+                      const fmr_cfloat *kspace, const float *masks, float *mag, fmr_cfloat *img)
 {
     (void)frame0, (void)slice, (void)masks, (void)img;
     zf_state *s = p;
@@ -55,9 +57,11 @@ static fmr_err zf_run(void *p, size_t frame0, size_t nframes, size_t slice, cons
         MPI_Comm_size(s->comm, &csize);
         if (csize > 1) {
             float *m = mag + f * hw;
-            for (size_t i = 0; i < hw; i++) m[i] *= m[i];
+            for (size_t i = 0; i < hw; i++)
+                m[i] *= m[i];
             MPI_Allreduce(MPI_IN_PLACE, m, (int)hw, MPI_FLOAT, MPI_SUM, s->comm);
-            for (size_t i = 0; i < hw; i++) m[i] = sqrtf(m[i]);
+            for (size_t i = 0; i < hw; i++)
+                m[i] = sqrtf(m[i]);
         }
     }
     return FMR_OK;

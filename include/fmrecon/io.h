@@ -140,6 +140,12 @@ fmr_err fmr_h5out_attr_int(fmr_h5out *o, const char *dset, const char *name, int
 fmr_err fmr_h5out_write_blocks(fmr_h5out *o, const char *name, size_t nblocks, int nlead,
                                const size_t *lead, const void *data);
 
+/* Not collective: one rank writes its blocks on its own (independent MPI-IO), e.g. as items are
+ * handed out dynamically. The datasets' storage exists from creation, so this is safe between the
+ * collective creation and fmr_h5out_finish. */
+fmr_err fmr_h5out_write_blocks_independent(fmr_h5out *o, const char *name, size_t nblocks, int nlead,
+                                           const size_t *lead, const void *data);
+
 /* Collective: writes the whole dataset from the ranks where mine != 0 (normally rank 0 alone);
  * the others take part with nothing to write. */
 fmr_err fmr_h5out_write_whole(fmr_h5out *o, const char *name, int mine, const void *data);

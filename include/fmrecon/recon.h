@@ -81,6 +81,7 @@ typedef struct fmr_recon_options {
     int write_complex;    /* also write the complex image (methods that produce one) */
     int save_extras;      /* also write the method's extra images (e.g. every cascade) */
     int coil_ranks;       /* ranks per item, sharing its coils (default 1; must divide the ranks) */
+    int dynamic;          /* hand items to groups as they free up (independent writes) */
     int batch;            /* items per rank per collective write (default 8) */
     const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
     fmr_open_options open; /* how to read the input (variable, mask file) */
@@ -125,6 +126,11 @@ typedef struct fmr_item_loop {
     /* Coil groups: items are dealt to `groups` groups of ranks (0 = one per rank); every rank of
      * a group computes the same items, its rank 0 (group_rank) contributes them to the flush. */
     int groups, group, group_rank;
+    /* Dynamic: items are fetched one at a time from a counter on rank 0 (MPI one-sided) by each
+     * group's rank 0 and shared with the group; flush is then called per item and is not
+     * collective (the caller writes independently). group_comm: the group's ranks. */
+    int dynamic;
+    MPI_Comm group_comm;
     fmr_err (*compute)(void *ctx, size_t frame, size_t slice, size_t slot);
     fmr_err (*flush)(void *ctx, size_t n, const size_t *lead); /* lead: n (frame, slice) pairs */
     void *ctx;

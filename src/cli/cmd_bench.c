@@ -542,7 +542,8 @@ static const char *help_scaling =
     "usage: mpirun -np P fmrecon bench scaling [options]\n\n"
     "One point of a scaling study: simulates a cine dataset (collectively), reconstructs it on\n"
     "all ranks and reports per-rank phase times (read, coil maps, data consistency, FFT,\n"
-    "communication, encoder, decoder, write), the coil-sum traffic and peak memory. bench/scaling.py\n"
+    "communication, encoder, decoder, write), the coil-sum traffic and peak memory. "
+    "bench/scaling.py\n"
     "sweeps P and K and derives speed-up, efficiency and the cost model (docs/scaling.md).\n\n"
     "  --method M        sense (default), cs, unrolled (with --model, --weights)\n"
     "  --coil-ranks K    ranks per item (default 1)\n"
@@ -553,19 +554,36 @@ static const char *help_scaling =
     "  --dir DIR         where the dataset goes (default $TMPDIR)\n"
     "  --json FILE       write the figures as JSON (rank 0)\n";
 
-enum { SC_READ, SC_COMPUTE, SC_WRITE, SC_MAPS, SC_DC, SC_FFT, SC_COMM, SC_ENC, SC_DEC, SC_TOTAL, SC_RSS, SC_BYTES, SC_CALLS, SC_N };
-static const char *sc_names[SC_N] = {"read", "compute", "write", "maps", "dc", "fft", "comm", "encoder", "decoder", "total",
+enum {
+    SC_READ,
+    SC_COMPUTE,
+    SC_WRITE,
+    SC_MAPS,
+    SC_DC,
+    SC_FFT,
+    SC_COMM,
+    SC_ENC,
+    SC_DEC,
+    SC_TOTAL,
+    SC_RSS,
+    SC_BYTES,
+    SC_CALLS,
+    SC_N
+};
+static const char *sc_names[SC_N] = {"read",        "compute",    "write",     "maps",    "dc",
+                                     "fft",         "comm",       "encoder",   "decoder", "total",
                                      "peak_rss_mb", "comm_bytes", "comm_calls"};
 
 static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {{"method", required_argument, 0, 'm'}, {"coil-ranks", required_argument, 0, 'K'},
-                                       {"mode", required_argument, 0, 'M'},   {"frames", required_argument, 0, 'f'},
-                                       {"slices", required_argument, 0, 'z'}, {"coils", required_argument, 0, 'c'},
-                                       {"matrix", required_argument, 0, 'x'}, {"cg-iters", required_argument, 0, 'i'},
-                                       {"model", required_argument, 0, 'o'},  {"weights", required_argument, 0, 'w'},
-                                       {"dir", required_argument, 0, 'd'},    {"json", required_argument, 0, 'j'},
-                                       {"help", no_argument, 0, 'h'},         {0}};
+    static const struct option lo[] = {
+        {"method", required_argument, 0, 'm'}, {"coil-ranks", required_argument, 0, 'K'},
+        {"mode", required_argument, 0, 'M'},   {"frames", required_argument, 0, 'f'},
+        {"slices", required_argument, 0, 'z'}, {"coils", required_argument, 0, 'c'},
+        {"matrix", required_argument, 0, 'x'}, {"cg-iters", required_argument, 0, 'i'},
+        {"model", required_argument, 0, 'o'},  {"weights", required_argument, 0, 'w'},
+        {"dir", required_argument, 0, 'd'},    {"json", required_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},         {0}};
     const char *method = "sense", *mode = "strong", *json = NULL, *model = NULL, *weights = NULL;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     long K = 1, frames = 12, slices = 2, coils = 8, iters = 50;
@@ -575,34 +593,65 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
-        case 'm': method = optarg; break;
-        case 'K': FMR_TRY(fmr_opt_int("--coil-ranks", optarg, 1, 4096, &K)); break;
-        case 'M': mode = optarg; break;
-        case 'f': FMR_TRY(fmr_opt_int("--frames", optarg, 1, 4096, &frames)); break;
-        case 'z': FMR_TRY(fmr_opt_int("--slices", optarg, 1, 4096, &slices)); break;
-        case 'c': FMR_TRY(fmr_opt_int("--coils", optarg, 1, 256, &coils)); break;
-        case 'x': FMR_TRY(fmr_opt_matrix("--matrix", optarg, &H, &W)); break;
-        case 'i': FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 10000, &iters)); break;
-        case 'o': model = optarg; break;
-        case 'w': weights = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'j': json = optarg; break;
-        case 'h': return fmr_cli_help(cli, help_scaling), FMR_OK;
-        default: return fmr_opt_bad("bench scaling", c, argv);
+        case 'm':
+            method = optarg;
+            break;
+        case 'K':
+            FMR_TRY(fmr_opt_int("--coil-ranks", optarg, 1, 4096, &K));
+            break;
+        case 'M':
+            mode = optarg;
+            break;
+        case 'f':
+            FMR_TRY(fmr_opt_int("--frames", optarg, 1, 4096, &frames));
+            break;
+        case 'z':
+            FMR_TRY(fmr_opt_int("--slices", optarg, 1, 4096, &slices));
+            break;
+        case 'c':
+            FMR_TRY(fmr_opt_int("--coils", optarg, 1, 256, &coils));
+            break;
+        case 'x':
+            FMR_TRY(fmr_opt_matrix("--matrix", optarg, &H, &W));
+            break;
+        case 'i':
+            FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 10000, &iters));
+            break;
+        case 'o':
+            model = optarg;
+            break;
+        case 'w':
+            weights = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'j':
+            json = optarg;
+            break;
+        case 'h':
+            return fmr_cli_help(cli, help_scaling), FMR_OK;
+        default:
+            return fmr_opt_bad("bench scaling", c, argv);
         }
     }
-    if (strcmp(mode, "strong") && strcmp(mode, "weak")) return fmr_error(FMR_ERR_ARG, "--mode: '%s' is not strong or weak", mode);
-    if (cli->size % K) return fmr_error(FMR_ERR_ARG, "--coil-ranks %ld does not divide the %d ranks", K, cli->size);
+    if (strcmp(mode, "strong") && strcmp(mode, "weak"))
+        return fmr_error(FMR_ERR_ARG, "--mode: '%s' is not strong or weak", mode);
+    if (cli->size % K)
+        return fmr_error(FMR_ERR_ARG, "--coil-ranks %ld does not divide the %d ranks", K,
+                         cli->size);
     const long groups = cli->size / K, Z = strcmp(mode, "weak") ? slices : slices * groups;
     char sim[600], out[700];
-    snprintf(sim, sizeof sim, "%s/fmr-scaling-%s-%ldx%ld-%zux%zu-c%ld.h5", dir, mode, frames, Z, H, W, coils);
+    snprintf(sim, sizeof sim, "%s/fmr-scaling-%s-%ldx%ld-%zux%zu-c%ld.h5", dir, mode, frames, Z, H,
+             W, coils);
     snprintf(out, sizeof out, "%s.P%d.K%ld.out.h5", sim, cli->size, K);
     fmr_sim_params sp;
     fmr_sim_defaults(&sp);
     sp.frames = (size_t)frames, sp.slices = (size_t)Z, sp.coils = (size_t)coils, sp.h = H, sp.w = W;
     float *mask = malloc(W * sizeof *mask);
     if (!mask) return fmr_error(FMR_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < W; i++) mask[i] = (i % 8 == 0) || (i + 12 >= W / 2 && i < W / 2 + 12);
+    for (size_t i = 0; i < W; i++)
+        mask[i] = (i % 8 == 0) || (i + 12 >= W / 2 && i < W / 2 + 12);
     fmr_log_set_level(FMR_LOG_QUIET);
     fmr_err err = fmr_sim_write(cli->comm, sim, &sp, mask);
     free(mask);
@@ -619,25 +668,39 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
     err = fmr_recon_file(cli->comm, sim, out, &ro, &st);
     if (cli->rank == 0) unlink(out);
     FMR_TRY(err);
-    double mine[SC_N] = {st.read_s, st.compute_s, st.write_s, st.method.maps_s, st.method.dc_s, st.method.fft_s,
-                         st.method.comm_s, st.method.enc_s, st.method.dec_s, st.seconds, st.peak_rss_mb,
-                         (double)st.method.comm_bytes, (double)st.method.comm_calls};
+    double mine[SC_N] = {st.read_s,
+                         st.compute_s,
+                         st.write_s,
+                         st.method.maps_s,
+                         st.method.dc_s,
+                         st.method.fft_s,
+                         st.method.comm_s,
+                         st.method.enc_s,
+                         st.method.dec_s,
+                         st.seconds,
+                         st.peak_rss_mb,
+                         (double)st.method.comm_bytes,
+                         (double)st.method.comm_calls};
     double *all = cli->rank == 0 ? malloc((size_t)cli->size * SC_N * sizeof *all) : NULL;
     MPI_Gather(mine, SC_N, MPI_DOUBLE, all, SC_N, MPI_DOUBLE, 0, cli->comm);
     if (cli->rank != 0) return FMR_OK;
     const size_t items = (size_t)frames * (size_t)Z;
     double wall = 0;
-    for (int r = 0; r < cli->size; r++) wall = fmax(wall, all[r * SC_N + SC_TOTAL]);
-    printf("bench scaling: %s, %s, P = %d, K = %ld, %zu items (%ld frames x %ld slices), %zux%zu x %ld coils, CG %ld, "
+    for (int r = 0; r < cli->size; r++)
+        wall = fmax(wall, all[r * SC_N + SC_TOTAL]);
+    printf("bench scaling: %s, %s, P = %d, K = %ld, %zu items (%ld frames x %ld slices), %zux%zu x "
+           "%ld coils, CG %ld, "
            "%d thread%s per rank: %.2f s\n",
            method, mode, cli->size, K, items, frames, Z, H, W, coils, iters, omp_get_max_threads(),
            omp_get_max_threads() == 1 ? "" : "s", wall);
     printf("%4s", "rank");
-    for (int k = 0; k < SC_N; k++) printf(" %9.9s", sc_names[k]);
+    for (int k = 0; k < SC_N; k++)
+        printf(" %9.9s", sc_names[k]);
     printf("\n");
     for (int r = 0; r < cli->size; r++) {
         printf("%4d", r);
-        for (int k = 0; k < SC_N; k++) printf(" %9.3f", all[r * SC_N + k]);
+        for (int k = 0; k < SC_N; k++)
+            printf(" %9.3f", all[r * SC_N + k]);
         printf("\n");
     }
     if (json) {
@@ -657,7 +720,8 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
         cJSON_AddNumberToObject(o, "wall_s", wall);
         for (int r = 0; r < cli->size; r++) {
             cJSON *e = cJSON_CreateObject();
-            for (int k = 0; k < SC_N; k++) cJSON_AddNumberToObject(e, sc_names[k], all[r * SC_N + k]);
+            for (int k = 0; k < SC_N; k++)
+                cJSON_AddNumberToObject(e, sc_names[k], all[r * SC_N + k]);
             cJSON_AddItemToArray(ranks, e);
         }
         char *js = cJSON_Print(o);
@@ -674,11 +738,13 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
 fmr_err fmr_cmd_bench(fmr_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-        return fmr_cli_help(cli, "usage: fmrecon bench encoder|unrolled|scaling [options]   (fmrecon bench "
-                                 "NAME --help)\n"),
+        return fmr_cli_help(
+                   cli, "usage: fmrecon bench encoder|unrolled|scaling [options]   (fmrecon bench "
+                        "NAME --help)\n"),
                FMR_OK;
     if (!strcmp(argv[1], "encoder")) return bench_encoder(cli, argc - 1, argv + 1);
     if (!strcmp(argv[1], "unrolled")) return bench_unrolled(cli, argc - 1, argv + 1);
     if (!strcmp(argv[1], "scaling")) return bench_scaling(cli, argc - 1, argv + 1);
-    return fmr_error(FMR_ERR_ARG, "bench: unknown benchmark '%s' (encoder, unrolled, scaling)", argv[1]);
+    return fmr_error(FMR_ERR_ARG, "bench: unknown benchmark '%s' (encoder, unrolled, scaling)",
+                     argv[1]);
 }

@@ -19,7 +19,8 @@ static const char *help =
     "  -o, --output OUT   output file (required)\n"
     "  -m, --method M     zf: zero-filled, inverse FFT per coil + root-sum-of-squares (default)\n"
     "                     sense: CG-SENSE, (A^H A + lambda I) x = A^H y by PETSc CG, ESPIRiT maps\n"
-    "                     cs: compressed sensing, l1 of the temporal Fourier transform + spatial TV,\n"
+    "                     cs: compressed sensing, l1 of the temporal Fourier transform + spatial "
+    "TV,\n"
     "                     ADMM whose x-updates are the same PETSc solve (items = whole slices)\n"
     "                     unrolled: the unrolled network (docs/model.md): a frozen foundation\n"
     "                     encoder + UNETR decoder per cascade, PETSc CG data consistency\n"
@@ -32,20 +33,27 @@ static const char *help =
     "      --coil-ranks K ranks per item (default 1): the job's ranks form groups of K that share\n"
     "                     each item's coils and its PETSc solve; items are dealt to the groups.\n"
     "                     K must divide the number of ranks and not exceed the coils\n"
+    "      --schedule S   static (default): contiguous blocks of items per group, written in\n"
+    "                     collective rounds; dynamic: items handed out one at a time as groups\n"
+    "                     free up (heterogeneous nodes or items), each written independently\n"
     "      --lambda L     Tikhonov weight of sense (default 0.01; A^H A has norm <= 1)\n"
     "      --cg-iters N   data-consistency CG iteration limit (default 50; -ksp_max_it overrides)\n"
-    "      --cg-rtol R    data-consistency CG relative tolerance (default 1e-6; -ksp_rtol overrides)\n"
-    "      --lambda-t L   cs: temporal-Fourier l1 weight (default 0.01; data scaled to max|A^H y| = 1)\n"
+    "      --cg-rtol R    data-consistency CG relative tolerance (default 1e-6; -ksp_rtol "
+    "overrides)\n"
+    "      --lambda-t L   cs: temporal-Fourier l1 weight (default 0.01; data scaled to max|A^H y| "
+    "= 1)\n"
     "      --lambda-s L   cs: spatial total-variation weight (default 0.005)\n"
     "      --rho R        cs: ADMM penalty (default 0.5)\n"
     "      --admm-iters N cs: ADMM iterations (default 30)\n"
     "      --sens FILE    coil maps from FILE ('maps' or 'sens': (slices, coils, h, w) or\n"
     "                     (coils, h, w) complex) instead of ESPIRiT\n"
     "      --espirit-kernel K, --espirit-cal N, --espirit-threshold T, --espirit-crop C\n"
-    "                     ESPIRiT as bart ecalib -k K -r N -t T -c C (defaults 6, 24, 0.001, 0.8);\n"
+    "                     ESPIRiT as bart ecalib -k K -r N -t T -c C (defaults 6, 24, 0.001, "
+    "0.8);\n"
     "                     calibration uses the time-averaged k-space of each slice\n"
     "      --variable NAME       CMRxRecon k-space variable (see 'fmrecon info --help')\n"
-    "      --mask-file FILE      mask from a separate file (pairs a CMRxRecon kus file with its mask)\n"
+    "      --mask-file FILE      mask from a separate file (pairs a CMRxRecon kus file with its "
+    "mask)\n"
     "      --mask-variable NAME  the mask file's variable\n"
     "  -q, --quiet        no progress or summary on stderr\n"
     "  -v, --verbose      more detail, and where errors were raised\n"
@@ -56,22 +64,36 @@ static const char *help =
 
 fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"output", required_argument, 0, 'o'}, {"method", required_argument, 0, 'm'},
-        {"complex", no_argument, 0, 'c'},      {"batch", required_argument, 0, 'b'},
-        {"quiet", no_argument, 0, 'q'},        {"verbose", no_argument, 0, 'v'},
-        {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'},
-        {"mask-variable", required_argument, 0, 'K'}, {"no-prewhiten", no_argument, 0, 2001},
-        {"virtual-coils", required_argument, 0, 2002}, {"lambda", required_argument, 0, 'L'},
-        {"cg-iters", required_argument, 0, 'I'}, {"cg-rtol", required_argument, 0, 'T'},
-        {"sens", required_argument, 0, 'S'}, {"espirit-kernel", required_argument, 0, 1001},
-        {"espirit-cal", required_argument, 0, 1002}, {"espirit-threshold", required_argument, 0, 1003},
-        {"espirit-crop", required_argument, 0, 1004}, {"lambda-t", required_argument, 0, 1005},
-        {"lambda-s", required_argument, 0, 1006}, {"rho", required_argument, 0, 1007},
-        {"admm-iters", required_argument, 0, 1008}, {"model", required_argument, 0, 1009},
-        {"weights", required_argument, 0, 1010}, {"save-cascades", no_argument, 0, 1011},
-        {"coil-ranks", required_argument, 0, 1012},
-        {"help", no_argument, 0, 'h'},         {0}};
+    static const struct option lo[] = {{"output", required_argument, 0, 'o'},
+                                       {"method", required_argument, 0, 'm'},
+                                       {"complex", no_argument, 0, 'c'},
+                                       {"batch", required_argument, 0, 'b'},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"verbose", no_argument, 0, 'v'},
+                                       {"variable", required_argument, 0, 'V'},
+                                       {"mask-file", required_argument, 0, 'M'},
+                                       {"mask-variable", required_argument, 0, 'K'},
+                                       {"no-prewhiten", no_argument, 0, 2001},
+                                       {"virtual-coils", required_argument, 0, 2002},
+                                       {"lambda", required_argument, 0, 'L'},
+                                       {"cg-iters", required_argument, 0, 'I'},
+                                       {"cg-rtol", required_argument, 0, 'T'},
+                                       {"sens", required_argument, 0, 'S'},
+                                       {"espirit-kernel", required_argument, 0, 1001},
+                                       {"espirit-cal", required_argument, 0, 1002},
+                                       {"espirit-threshold", required_argument, 0, 1003},
+                                       {"espirit-crop", required_argument, 0, 1004},
+                                       {"lambda-t", required_argument, 0, 1005},
+                                       {"lambda-s", required_argument, 0, 1006},
+                                       {"rho", required_argument, 0, 1007},
+                                       {"admm-iters", required_argument, 0, 1008},
+                                       {"model", required_argument, 0, 1009},
+                                       {"weights", required_argument, 0, 1010},
+                                       {"save-cascades", no_argument, 0, 1011},
+                                       {"coil-ranks", required_argument, 0, 1012},
+                                       {"schedule", required_argument, 0, 1013},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0}};
     fmr_recon_options opt;
     fmr_recon_options_defaults(&opt);
     opt.argv_line = cli->argv_line;
@@ -82,40 +104,111 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:m:qvh", lo, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'm': opt.method = optarg; break;
-        case 'c': opt.write_complex = 1; break;
-        case 'b': FMR_TRY(fmr_opt_int("--batch", optarg, 1, 4096, &batch)); break;
-        case 'L': FMR_TRY(fmr_opt_double("--lambda", optarg, 0, 1e12, &mp->lambda)); break;
-        case 'I': FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 100000, &v)); mp->max_it = (int)v; break;
-        case 'T': FMR_TRY(fmr_opt_double("--cg-rtol", optarg, 0, 1, &mp->rtol)); break;
-        case 'S': mp->sens_file = optarg; break;
-        case 1001: FMR_TRY(fmr_opt_int("--espirit-kernel", optarg, 2, 32, &v)); mp->espirit.kernel = (int)v; break;
-        case 1002: FMR_TRY(fmr_opt_int("--espirit-cal", optarg, 2, 1024, &v)); mp->espirit.cal = (int)v; break;
-        case 1003: FMR_TRY(fmr_opt_double("--espirit-threshold", optarg, 0, 1, &mp->espirit.threshold)); break;
-        case 1004: FMR_TRY(fmr_opt_double("--espirit-crop", optarg, 0, 1, &mp->espirit.crop)); break;
-        case 1005: FMR_TRY(fmr_opt_double("--lambda-t", optarg, 0, 1e12, &mp->lambda_t)); break;
-        case 1006: FMR_TRY(fmr_opt_double("--lambda-s", optarg, 0, 1e12, &mp->lambda_s)); break;
-        case 1007: FMR_TRY(fmr_opt_double("--rho", optarg, 1e-12, 1e12, &mp->rho)); break;
-        case 1008: FMR_TRY(fmr_opt_int("--admm-iters", optarg, 1, 100000, &v)); mp->admm_iters = (int)v; break;
-        case 1009: mp->model_file = optarg; break;
-        case 1010: mp->weights_file = optarg; break;
-        case 1011: opt.save_extras = 1; break;
-        case 1012: FMR_TRY(fmr_opt_int("--coil-ranks", optarg, 1, 4096, &v)); opt.coil_ranks = (int)v; break;
-        case 'V': opt.open.variable = optarg; break;
-        case 2001: opt.open.no_prewhiten = 1; break;
-        case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &opt.open.virtual_coils)); break;
-        case 'M': opt.open.mask_file = optarg; break;
-        case 'K': opt.open.mask_variable = optarg; break;
-        case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
-        case 'v': fmr_log_set_level(FMR_LOG_VERBOSE); break;
-        case 'h': fmr_cli_help(cli, help); return FMR_OK;
-        default: return fmr_opt_bad("recon", c, argv);
+        case 'o':
+            out = optarg;
+            break;
+        case 'm':
+            opt.method = optarg;
+            break;
+        case 'c':
+            opt.write_complex = 1;
+            break;
+        case 'b':
+            FMR_TRY(fmr_opt_int("--batch", optarg, 1, 4096, &batch));
+            break;
+        case 'L':
+            FMR_TRY(fmr_opt_double("--lambda", optarg, 0, 1e12, &mp->lambda));
+            break;
+        case 'I':
+            FMR_TRY(fmr_opt_int("--cg-iters", optarg, 1, 100000, &v));
+            mp->max_it = (int)v;
+            break;
+        case 'T':
+            FMR_TRY(fmr_opt_double("--cg-rtol", optarg, 0, 1, &mp->rtol));
+            break;
+        case 'S':
+            mp->sens_file = optarg;
+            break;
+        case 1001:
+            FMR_TRY(fmr_opt_int("--espirit-kernel", optarg, 2, 32, &v));
+            mp->espirit.kernel = (int)v;
+            break;
+        case 1002:
+            FMR_TRY(fmr_opt_int("--espirit-cal", optarg, 2, 1024, &v));
+            mp->espirit.cal = (int)v;
+            break;
+        case 1003:
+            FMR_TRY(fmr_opt_double("--espirit-threshold", optarg, 0, 1, &mp->espirit.threshold));
+            break;
+        case 1004:
+            FMR_TRY(fmr_opt_double("--espirit-crop", optarg, 0, 1, &mp->espirit.crop));
+            break;
+        case 1005:
+            FMR_TRY(fmr_opt_double("--lambda-t", optarg, 0, 1e12, &mp->lambda_t));
+            break;
+        case 1006:
+            FMR_TRY(fmr_opt_double("--lambda-s", optarg, 0, 1e12, &mp->lambda_s));
+            break;
+        case 1007:
+            FMR_TRY(fmr_opt_double("--rho", optarg, 1e-12, 1e12, &mp->rho));
+            break;
+        case 1008:
+            FMR_TRY(fmr_opt_int("--admm-iters", optarg, 1, 100000, &v));
+            mp->admm_iters = (int)v;
+            break;
+        case 1009:
+            mp->model_file = optarg;
+            break;
+        case 1010:
+            mp->weights_file = optarg;
+            break;
+        case 1011:
+            opt.save_extras = 1;
+            break;
+        case 1012:
+            FMR_TRY(fmr_opt_int("--coil-ranks", optarg, 1, 4096, &v));
+            opt.coil_ranks = (int)v;
+            break;
+        case 1013:
+            if (!strcmp(optarg, "static"))
+                opt.dynamic = 0;
+            else if (!strcmp(optarg, "dynamic"))
+                opt.dynamic = 1;
+            else
+                return fmr_error(FMR_ERR_ARG, "--schedule: '%s' is not static or dynamic", optarg);
+            break;
+        case 'V':
+            opt.open.variable = optarg;
+            break;
+        case 2001:
+            opt.open.no_prewhiten = 1;
+            break;
+        case 2002:
+            FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &opt.open.virtual_coils));
+            break;
+        case 'M':
+            opt.open.mask_file = optarg;
+            break;
+        case 'K':
+            opt.open.mask_variable = optarg;
+            break;
+        case 'q':
+            fmr_log_set_level(FMR_LOG_QUIET);
+            break;
+        case 'v':
+            fmr_log_set_level(FMR_LOG_VERBOSE);
+            break;
+        case 'h':
+            fmr_cli_help(cli, help);
+            return FMR_OK;
+        default:
+            return fmr_opt_bad("recon", c, argv);
         }
     }
     opt.batch = (int)batch;
     if (optind != argc - 1)
-        return fmr_error(FMR_ERR_ARG, "recon takes exactly one input file (see 'fmrecon recon --help')");
+        return fmr_error(FMR_ERR_ARG,
+                         "recon takes exactly one input file (see 'fmrecon recon --help')");
     if (!out) return fmr_error(FMR_ERR_ARG, "recon needs an output file: -o OUT");
     if (!fmr_method_find(opt.method)) {
         char names[256] = "";
@@ -126,8 +219,8 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
     }
     fmr_recon_stats st;
     FMR_TRY(fmr_recon_file(cli->comm, argv[optind], out, &opt, &st));
-    fmr_info("recon: %zu items with %s on %d rank%s in %.2f s -> %s", st.items, opt.method, cli->size,
-             cli->size > 1 ? "s" : "", st.seconds, out);
+    fmr_info("recon: %zu items with %s on %d rank%s in %.2f s -> %s", st.items, opt.method,
+             cli->size, cli->size > 1 ? "s" : "", st.seconds, out);
     fmr_verbose("recon: rank 0 read %.3f s, compute %.3f s, write %.3f s", st.read_s, st.compute_s,
                 st.write_s);
     if (st.dc_s > 0)

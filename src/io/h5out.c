@@ -36,9 +36,12 @@ const char *fmr_h5out_path(const fmr_h5out *o)
 static hid_t file_type(fmr_dtype t)
 {
     switch (t) {
-    case FMR_C64: return fmr_h5_complex_type();
-    case FMR_F32: return H5Tcopy(H5T_IEEE_F32LE);
-    case FMR_U8: return H5Tcopy(H5T_STD_U8LE);
+    case FMR_C64:
+        return fmr_h5_complex_type();
+    case FMR_F32:
+        return H5Tcopy(H5T_IEEE_F32LE);
+    case FMR_U8:
+        return H5Tcopy(H5T_STD_U8LE);
     }
     return H5I_INVALID_HID;
 }
@@ -46,9 +49,12 @@ static hid_t file_type(fmr_dtype t)
 static hid_t mem_type(fmr_dtype t)
 {
     switch (t) {
-    case FMR_C64: return fmr_h5_complex_type();
-    case FMR_F32: return H5Tcopy(H5T_NATIVE_FLOAT);
-    case FMR_U8: return H5Tcopy(H5T_NATIVE_UCHAR);
+    case FMR_C64:
+        return fmr_h5_complex_type();
+    case FMR_F32:
+        return H5Tcopy(H5T_NATIVE_FLOAT);
+    case FMR_U8:
+        return H5Tcopy(H5T_NATIVE_UCHAR);
     }
     return H5I_INVALID_HID;
 }
@@ -149,7 +155,8 @@ fmr_err fmr_h5out_add_dataset(fmr_h5out *o, const char *name, fmr_dtype t, int n
     snprintf(d->name, sizeof d->name, "%s", name);
     d->dtype = t;
     d->ndim = ndim;
-    for (int i = 0; i < ndim; i++) d->dims[i] = dims[i];
+    for (int i = 0; i < ndim; i++)
+        d->dims[i] = dims[i];
     hid_t sp = H5Screate_simple(ndim, d->dims, NULL);
     hid_t ft = file_type(t);
     d->id = H5Dcreate2(o->file, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -170,7 +177,9 @@ static fmr_err attr_write(fmr_h5out *o, const char *dset, const char *name, hid_
     hid_t loc = o->file;
     if (dset) {
         out_dset *d = find(o, dset);
-        if (!d) return fmr_error(FMR_ERR_ARG, "%s: no dataset '%s' for attribute '%s'", o->path, dset, name);
+        if (!d)
+            return fmr_error(FMR_ERR_ARG, "%s: no dataset '%s' for attribute '%s'", o->path, dset,
+                             name);
         loc = d->id;
     }
     hid_t sp = H5Screate(H5S_SCALAR);
@@ -235,7 +244,8 @@ static fmr_err prepare(fmr_h5out *o, out_dset *d, size_t nb, int nlead, const si
         return FMR_OK;
     }
     size_t bsize = 1;
-    for (int k = nlead; k < d->ndim; k++) bsize *= d->dims[k];
+    for (int k = nlead; k < d->ndim; k++)
+        bsize *= d->dims[k];
     block_key *keys = malloc(nb * sizeof *keys);
     if (!keys) return fmr_error(FMR_ERR_NOMEM, "cannot allocate block list");
     int sorted = 1;
@@ -268,21 +278,25 @@ static fmr_err prepare(fmr_h5out *o, out_dset *d, size_t nb, int nlead, const si
         *owned = copy;
     }
     hsize_t start[FMR_MAX_DIMS] = {0}, count[FMR_MAX_DIMS];
-    for (int k = 0; k < d->ndim; k++) count[k] = k < nlead ? 1 : d->dims[k];
+    for (int k = 0; k < d->ndim; k++)
+        count[k] = k < nlead ? 1 : d->dims[k];
     H5Sselect_none(fs);
     for (size_t j = 0; j < nb; j++) {
-        for (int k = 0; k < nlead; k++) start[k] = lead[keys[j].i * nlead + k];
+        for (int k = 0; k < nlead; k++)
+            start[k] = lead[keys[j].i * nlead + k];
         H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
     }
     free(keys);
     return FMR_OK;
 }
 
-/* The collective (or, on one rank, plain) H5Dwrite shared by every write path. */
-static herr_t write_sel(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, const void *buf)
+/* The collective (or, on one rank, plain; or independent) H5Dwrite shared by every write path. */
+static herr_t write_sel_mode(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, const void *buf,
+                             int independent)
 {
     hid_t dx = H5Pcreate(H5P_DATASET_XFER);
-    if (o->size > 1) H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE);
+    if (o->size > 1)
+        H5Pset_dxpl_mpio(dx, independent ? H5FD_MPIO_INDEPENDENT : H5FD_MPIO_COLLECTIVE);
     hid_t mt = mem_type(d->dtype);
     static const char dummy[16]; /* ranks writing nothing still pass a valid pointer */
     herr_t r = H5Dwrite(d->id, mt, ms, fs, dx, buf ? buf : (const void *)dummy);
@@ -291,8 +305,29 @@ static herr_t write_sel(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, const voi
     return r;
 }
 
+static herr_t write_sel(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, const void *buf)
+{
+    return write_sel_mode(o, d, ms, fs, buf, 0);
+}
+
+static fmr_err write_blocks(fmr_h5out *o, const char *name, size_t nb, int nlead,
+                            const size_t *lead, const void *data, int independent);
+
 fmr_err fmr_h5out_write_blocks(fmr_h5out *o, const char *name, size_t nb, int nlead,
                                const size_t *lead, const void *data)
+{
+    return write_blocks(o, name, nb, nlead, lead, data, 0);
+}
+
+fmr_err fmr_h5out_write_blocks_independent(fmr_h5out *o, const char *name, size_t nb, int nlead,
+                                           const size_t *lead, const void *data)
+{
+    if (nb == 0) return FMR_OK;
+    return write_blocks(o, name, nb, nlead, lead, data, 1);
+}
+
+static fmr_err write_blocks(fmr_h5out *o, const char *name, size_t nb, int nlead,
+                            const size_t *lead, const void *data, int independent)
 {
     out_dset *d = find(o, name);
     if (!d) return fmr_error(FMR_ERR_ARG, "%s: no dataset '%s'", o->path, name);
@@ -305,13 +340,14 @@ fmr_err fmr_h5out_write_blocks(fmr_h5out *o, const char *name, size_t nb, int nl
     hsize_t n = (hsize_t)H5Sget_select_npoints(fs);
     hid_t ms = H5Screate_simple(1, n ? &n : (hsize_t[]){1}, NULL);
     if (!n) H5Sselect_none(ms);
-    herr_t r = write_sel(o, d, ms, fs, n ? buf : NULL);
+    herr_t r = write_sel_mode(o, d, ms, fs, n ? buf : NULL, independent);
     H5Sclose(ms);
     H5Sclose(fs);
     free(owned);
     if (!err && r < 0) {
         const char *why = fmr_h5_reason();
-        err = fmr_error(FMR_ERR_IO, "%s: writing '%s' failed%s%s", o->path, name, *why ? ": " : "", why);
+        err = fmr_error(FMR_ERR_IO, "%s: writing '%s' failed%s%s", o->path, name, *why ? ": " : "",
+                        why);
     }
     return err;
 }
@@ -345,7 +381,8 @@ fmr_err fmr_h5out_finish(fmr_h5out **op, fmr_err local)
     if (H5Fclose(o->file) < 0) bad = 1;
     o->file = H5I_INVALID_HID;
     fmr_err err = local;
-    if (!err && bad) err = fmr_error(FMR_ERR_IO, "%s: closing the output failed (disk full?)", o->path);
+    if (!err && bad)
+        err = fmr_error(FMR_ERR_IO, "%s: closing the output failed (disk full?)", o->path);
     fmr_err g = agree(o->comm, err);
     int renamed = 0;
     if (o->rank == 0) {
@@ -360,7 +397,8 @@ fmr_err fmr_h5out_finish(fmr_h5out **op, fmr_err local)
     }
     MPI_Bcast(&renamed, 1, MPI_INT, 0, o->comm);
     if (!err && g) err = fmr_error(g, "%s: another rank failed; output removed", o->path);
-    if (!err && !renamed) err = fmr_error(FMR_ERR_IO, "%s: rank 0 could not rename the output", o->path);
+    if (!err && !renamed)
+        err = fmr_error(FMR_ERR_IO, "%s: rank 0 could not rename the output", o->path);
     destroy(o);
     return err;
 }

@@ -20,12 +20,13 @@ typedef struct {
     void *state;
     fmr_h5out *out;
     int write_complex;
-    int nextra; /* extra complex datasets (method's extra_count when asked for) */
-    MPI_Comm coil_comm; /* the ranks sharing this rank's items (MPI_COMM_SELF without groups) */
+    int nextra;           /* extra complex datasets (method's extra_count when asked for) */
+    MPI_Comm coil_comm;   /* the ranks sharing this rank's items (MPI_COMM_SELF without groups) */
     size_t coil0, ncoils; /* this rank's coils */
 } pipeline;
 
-static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_options *opt, int nranks)
+static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_options *opt,
+                            int nranks)
 {
     const fmr_dataset_info *in = p->in;
     size_t d4[4] = {in->frames, in->slices, in->h, in->w};
@@ -40,9 +41,10 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
     long long size = stat(in_path, &st) == 0 ? (long long)st.st_size : -1;
     cJSON *par = cJSON_CreateObject();
     cJSON_AddStringToObject(par, "method", p->m->name);
-    cJSON_AddStringToObject(par, "mask", in->mask == FMR_MASK_NONE ? "none (fully sampled)"
-                                         : in->mask == FMR_MASK_SHARED ? "from input, shared"
-                                                                       : "from input, per frame");
+    cJSON_AddStringToObject(par, "mask",
+                            in->mask == FMR_MASK_NONE     ? "none (fully sampled)"
+                            : in->mask == FMR_MASK_SHARED ? "from input, shared"
+                                                          : "from input, per frame");
     cJSON_AddNumberToObject(par, "pad_left", (double)in->pad_left);
     cJSON_AddNumberToObject(par, "pad_right", (double)in->pad_right);
     cJSON_AddNumberToObject(par, "ranks", nranks);
@@ -61,7 +63,8 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
     KEEP(fmr_h5out_attr_int(p->out, NULL, "input_size", size));
     KEEP(fmr_h5out_attr_string(p->out, NULL, "input_format", in->format_name));
     if (opt->argv_line) KEEP(fmr_h5out_attr_string(p->out, NULL, "command", opt->argv_line));
-    KEEP(fmr_h5out_attr_string(p->out, "reconstruction", "axes", "frame,slice,readout,phase_encode"));
+    KEEP(fmr_h5out_attr_string(p->out, "reconstruction", "axes",
+                               "frame,slice,readout,phase_encode"));
 #undef KEEP
     free(json);
     return err;
@@ -81,12 +84,14 @@ static fmr_err write_mask(pipeline *p, int rank)
     fmr_err err = (!m8 || !row) ? fmr_error(FMR_ERR_NOMEM, "cannot allocate mask") : FMR_OK;
     for (size_t t = 0; !err && t < nf; t++) {
         err = fmr_dataset_read_mask(p->ds, t, row);
-        for (size_t c = 0; !err && c < in->w; c++) m8[t * in->w + c] = row[c] != 0.0f;
+        for (size_t c = 0; !err && c < in->w; c++)
+            m8[t * in->w + c] = row[c] != 0.0f;
     }
     fmr_err werr;
     if (nd == 2) {
         size_t *leads = malloc(nf * sizeof *leads);
-        for (size_t t = 0; leads && t < nf; t++) leads[t] = t;
+        for (size_t t = 0; leads && t < nf; t++)
+            leads[t] = t;
         werr = fmr_h5out_write_blocks(p->out, "mask", (rank == 0 && !err && leads) ? nf : 0, 1,
                                       leads, m8);
         free(leads);
@@ -108,6 +113,7 @@ typedef struct {
     fmr_cfloat *img;   /* batch x F x h x w, or NULL */
     fmr_cfloat *extra; /* nextra x batch x F x h x w, or NULL */
     size_t B;          /* items per round */
+    int independent;   /* dynamic schedule: each item written on its own */
     size_t *lead;      /* batch x F (frame, slice) pairs */
 } recon_round;
 
@@ -131,18 +137,22 @@ static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
         int bad = err != FMR_OK, any = 0, crank;
         MPI_Comm_rank(p->coil_comm, &crank);
         MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, p->coil_comm);
-        if (any && !err) err = fmr_error(FMR_ERR_MPI, "another rank of this rank's coil group failed to read its coils");
+        if (any && !err)
+            err = fmr_error(FMR_ERR_MPI,
+                            "another rank of this rank's coil group failed to read its coils");
     }
     FMR_TRY(err);
     double t1 = fmr_wtime();
     /* The data seen by every method is M.y: retrospective masks act on fully sampled files, and
      * prospective files already hold zeros there. */
     for (size_t f = 0; f < F; f++)
-        for (size_t i = 0; i < n; i++) r->ks[f * n + i] *= r->mask[f * in->w + i % in->w];
+        for (size_t i = 0; i < n; i++)
+            r->ks[f * n + i] *= r->mask[f * in->w + i % in->w];
     FMR_TRY(p->m->run(p->state, t, F, z, r->ks, r->mask, r->mag + slot * F * hw,
                       r->img ? r->img + slot * F * hw : NULL));
     for (int k = 0; k < p->nextra; k++)
-        for (size_t f = 0; f < F; f++) p->m->extra_get(p->state, k, f, r->extra + ((k * r->B + slot) * F + f) * hw);
+        for (size_t f = 0; f < F; f++)
+            p->m->extra_get(p->state, k, f, r->extra + ((k * r->B + slot) * F + f) * hw);
     r->st->read_s += t1 - t0;
     r->st->compute_s += fmr_wtime() - t1;
     return FMR_OK;
@@ -158,28 +168,31 @@ static fmr_err recon_flush(void *c, size_t n, const size_t *lead)
             r->lead[2 * (i * r->F + f)] = r->F > 1 ? f : lead[2 * i];
             r->lead[2 * (i * r->F + f) + 1] = lead[2 * i + 1];
         }
-    fmr_err err = fmr_h5out_write_blocks(r->p->out, "reconstruction", n * r->F, 2, r->lead, r->mag);
+    fmr_err (*wr)(fmr_h5out *, const char *, size_t, int, const size_t *, const void *) =
+        r->independent ? fmr_h5out_write_blocks_independent : fmr_h5out_write_blocks;
+    fmr_err err = wr(r->p->out, "reconstruction", n * r->F, 2, r->lead, r->mag);
     if (r->img) {
-        fmr_err e = fmr_h5out_write_blocks(r->p->out, "image", n * r->F, 2, r->lead, r->img);
+        fmr_err e = wr(r->p->out, "image", n * r->F, 2, r->lead, r->img);
         if (!err) err = e;
     }
     for (int k = 0; k < r->p->nextra; k++) {
         char name[64];
         r->p->m->extra_name(r->p->state, k, name, sizeof name);
         const size_t hw = r->p->in->h * r->p->in->w;
-        fmr_err e = fmr_h5out_write_blocks(r->p->out, name, n * r->F, 2, r->lead, r->extra + k * r->B * r->F * hw);
+        fmr_err e = wr(r->p->out, name, n * r->F, 2, r->lead, r->extra + k * r->B * r->F * hw);
         if (!err) err = e;
     }
     r->st->write_s += fmr_wtime() - t0;
     return err;
 }
 
-static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *st)
+static fmr_err process(pipeline *p, MPI_Comm comm, int batch, int dynamic, fmr_recon_stats *st)
 {
     const fmr_dataset_info *in = p->in;
     const size_t hw = in->h * in->w, F = p->m->per_slice ? in->frames : 1;
-    const size_t B = p->m->per_slice ? 1 : (size_t)batch; /* a slice is already a batch of frames */
-    recon_round r = {.p = p, .st = st, .F = F, .B = B};
+    /* a slice is already a batch of frames; dynamic items are written one by one */
+    const size_t B = (p->m->per_slice || dynamic) ? 1 : (size_t)batch;
+    recon_round r = {.p = p, .st = st, .F = F, .B = B, .independent = dynamic};
     fmr_err err = fmr_alloc((void **)&r.ks, F * p->ncoils * hw * sizeof *r.ks, "k-space item");
     if (!err) err = fmr_alloc((void **)&r.mask, F * in->w * sizeof *r.mask, "masks");
     if (!err) err = fmr_alloc((void **)&r.mag, B * F * hw * sizeof *r.mag, "batch images");
@@ -187,7 +200,8 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
     if (!err && p->write_complex)
         err = fmr_alloc((void **)&r.img, B * F * hw * sizeof *r.img, "batch images");
     if (!err && p->nextra)
-        err = fmr_alloc((void **)&r.extra, (size_t)p->nextra * B * F * hw * sizeof *r.extra, "cascade images");
+        err = fmr_alloc((void **)&r.extra, (size_t)p->nextra * B * F * hw * sizeof *r.extra,
+                        "cascade images");
     /* Allocation is agreed on before the collective loop starts. */
     int l = (int)err, g = 0;
     MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
@@ -199,9 +213,18 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, fmr_recon_stats *s
         MPI_Comm_rank(comm, &rank);
         MPI_Comm_size(p->coil_comm, &csize);
         MPI_Comm_rank(p->coil_comm, &crank);
-        fmr_item_loop loop = {.frames = F > 1 ? 1 : in->frames, .slices = in->slices, .batch = B,
-                              .compute = recon_compute, .flush = recon_flush, .ctx = &r, .label = label,
-                              .groups = size / csize, .group = rank / csize, .group_rank = crank};
+        fmr_item_loop loop = {.frames = F > 1 ? 1 : in->frames,
+                              .slices = in->slices,
+                              .batch = B,
+                              .compute = recon_compute,
+                              .flush = recon_flush,
+                              .ctx = &r,
+                              .label = label,
+                              .groups = size / csize,
+                              .group = rank / csize,
+                              .group_rank = crank,
+                              .dynamic = dynamic,
+                              .group_comm = p->coil_comm};
         err = fmr_item_loop_run(comm, &loop);
     } else if (!err) {
         err = fmr_error((fmr_err)g, "another rank could not allocate its buffers");
@@ -233,7 +256,8 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     int batch = opt->batch > 0 ? opt->batch : 8;
     const int K = opt->coil_ranks > 0 ? opt->coil_ranks : 1;
     if (size % K)
-        return fmr_error(FMR_ERR_ARG, "--coil-ranks %d does not divide the %d ranks of the job", K, size);
+        return fmr_error(FMR_ERR_ARG, "--coil-ranks %d does not divide the %d ranks of the job", K,
+                         size);
     p.coil_comm = MPI_COMM_SELF;
     if (K > 1 && MPI_Comm_split(comm, rank / K, rank, &p.coil_comm) != MPI_SUCCESS)
         return fmr_error(FMR_ERR_MPI, "cannot split the ranks into coil groups of %d", K);
@@ -244,7 +268,8 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     if (!err) {
         p.in = fmr_dataset_get_info(p.ds);
         if ((size_t)K > p.in->coils)
-            err = fmr_error(FMR_ERR_ARG, "--coil-ranks %d exceeds the %zu coils of %s", K, p.in->coils, in_path);
+            err = fmr_error(FMR_ERR_ARG, "--coil-ranks %d exceeds the %zu coils of %s", K,
+                            p.in->coils, in_path);
     }
     if (!err) {
         int crank;
@@ -255,13 +280,16 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     }
     if (!err && opt->save_extras) {
         if (!p.m->extra_count)
-            err = fmr_error(FMR_ERR_ARG, "method '%s' has no intermediate images; drop --save-cascades", p.m->name);
+            err = fmr_error(FMR_ERR_ARG,
+                            "method '%s' has no intermediate images; drop --save-cascades",
+                            p.m->name);
         else
             p.nextra = p.m->extra_count(p.state);
     }
     int l = (int)err, g = 0;
     MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
-    if (!err && g) err = fmr_error((fmr_err)g, "%s: another rank could not open the input", in_path);
+    if (!err && g)
+        err = fmr_error((fmr_err)g, "%s: another rank could not open the input", in_path);
     if (!err) err = fmr_h5out_create(comm, out_path, &p.out);
     if (!err) {
         err = write_header(&p, in_path, opt, size);
@@ -269,8 +297,10 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         if (!err) err = e;
         l = (int)err;
         MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
-        if (!g) err = process(&p, comm, batch, &st);
-        else if (!err) err = fmr_error((fmr_err)g, "%s: another rank failed writing the header", out_path);
+        if (!g)
+            err = process(&p, comm, batch, opt->dynamic, &st);
+        else if (!err)
+            err = fmr_error((fmr_err)g, "%s: another rank failed writing the header", out_path);
         err = fmr_h5out_finish(&p.out, err);
         if (!err) st.items = p.in->frames * p.in->slices;
     }
@@ -283,7 +313,8 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     if (p.coil_comm != MPI_COMM_SELF) MPI_Comm_free(&p.coil_comm);
     st.seconds = fmr_wtime() - t0;
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) st.peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        st.peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
     if (stats) *stats = st;
     return err;
 }
