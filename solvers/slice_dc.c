@@ -17,6 +17,7 @@ fmr_err fmr_slice_dc_init(fmr_slice_dc *s, fmr_dataset *ds, const fmr_method_par
     s->comm = par->ncoils ? par->coil_comm : MPI_COMM_SELF;
     s->coil0 = par->ncoils ? par->coil0 : 0;
     s->nc = par->ncoils ? par->ncoils : s->in->coils;
+    s->slabs = par->fft_slabs;
     return fmr_maps_create(&s->maps, ds, par);
 }
 
@@ -52,7 +53,7 @@ fmr_err fmr_slice_dc_select(fmr_slice_dc *s, size_t z)
                         .w = s->in->w,
                         .ncoils = s->nc,
                         .maps = maps + s->coil0 * s->in->h * s->in->w,
-                        .comm = s->comm};
+                        .comm = s->comm, .slabs = s->slabs};
     FMR_TRY(fmr_sense_create(&s->op, &d));
     FMR_TRY(fmr_dc_create(&s->dc, s->op, s->in->h, s->in->w));
     FMR_TRY(fmr_dc_set(s->dc, s->lambda, s->rtol, s->max_it));

@@ -14,6 +14,7 @@ typedef struct fmr_slice_dc {
     fmr_maps *maps;
     MPI_Comm comm;      /* ranks sharing the coils of an item */
     size_t coil0, nc;   /* this rank's coils */
+    int slabs;          /* FFTW-MPI row slabs across comm (all coils on every rank) */
     double lambda, rtol;
     int max_it;
     long slice;

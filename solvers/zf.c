@@ -29,7 +29,8 @@ static fmr_err zf_create(void **out, fmr_dataset *ds, const fmr_method_params *p
     zf_state *s = calloc(1, sizeof *s);
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate zero-filled state");
     s->nc = par->ncoils ? par->ncoils : in->coils;
-    s->comm = par->ncoils ? par->coil_comm : MPI_COMM_SELF;
+    /* slab mode gives every rank all coils: nothing to sum across ranks */
+    s->comm = par->ncoils && !par->fft_slabs ? par->coil_comm : MPI_COMM_SELF;
     s->h = in->h;
     s->w = in->w;
     fmr_err err = fmr_fft2c_create(&s->fft, in->h, in->w);

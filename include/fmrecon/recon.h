@@ -32,6 +32,7 @@ typedef struct fmr_method_params {
      * the other ranks of coil_comm (MPI_COMM_SELF and all coils when ncoils is 0). */
     MPI_Comm coil_comm;
     size_t coil0, ncoils;
+    int fft_slabs; /* slab mode: the group's ranks split each coil image in row slabs (FFTW-MPI) */
 } fmr_method_params;
 
 void fmr_method_params_defaults(fmr_method_params *p);
@@ -82,6 +83,7 @@ typedef struct fmr_recon_options {
     int save_extras;      /* also write the method's extra images (e.g. every cascade) */
     int coil_ranks;       /* ranks per item, sharing its coils (default 1; must divide the ranks) */
     int dynamic;          /* hand items to groups as they free up (independent writes) */
+    int fft_slabs;        /* coil groups split images in row slabs (FFTW-MPI) instead of coils */
     int batch;            /* items per rank per collective write (default 8) */
     const char *argv_line; /* the command line, recorded in the output's attributes (may be NULL) */
     fmr_open_options open; /* how to read the input (variable, mask file) */

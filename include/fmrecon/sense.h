@@ -24,6 +24,9 @@ typedef struct fmr_sense_desc {
     size_t ncoils;          /* coils held by this rank */
     const fmr_cfloat *maps; /* ncoils*h*w sensitivities; borrowed, must outlive the operator */
     MPI_Comm comm;          /* ranks sharing the coils of this frame (MPI_COMM_SELF if none) */
+    int slabs;              /* slab mode: every rank of comm holds all coils; each coil image is
+                               split in row slabs across comm and the 2-D FFTs run on FFTW3-MPI.
+                               Inputs and outputs stay whole images on every rank. */
 } fmr_sense_desc;
 
 fmr_err fmr_sense_create(fmr_sense **op, const fmr_sense_desc *desc);

@@ -33,6 +33,9 @@ static const char *help =
     "      --coil-ranks K ranks per item (default 1): the job's ranks form groups of K that share\n"
     "                     each item's coils and its PETSc solve; items are dealt to the groups.\n"
     "                     K must divide the number of ranks and not exceed the coils\n"
+    "      --fft-slabs    with --coil-ranks K: the group splits every coil image in row slabs\n"
+    "                     and runs the 2-D FFTs on FFTW3-MPI (for matrices too large for one\n"
+    "                     rank's FFTs), instead of splitting the coils; same results\n"
     "      --schedule S   static (default): contiguous blocks of items per group, written in\n"
     "                     collective rounds; dynamic: items handed out one at a time as groups\n"
     "                     free up (heterogeneous nodes or items), each written independently\n"
@@ -92,6 +95,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
                                        {"save-cascades", no_argument, 0, 1011},
                                        {"coil-ranks", required_argument, 0, 1012},
                                        {"schedule", required_argument, 0, 1013},
+        {"fft-slabs", no_argument, 0, 1014},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     fmr_recon_options opt;
@@ -177,6 +181,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
             else
                 return fmr_error(FMR_ERR_ARG, "--schedule: '%s' is not static or dynamic", optarg);
             break;
+        case 1014: opt.fft_slabs = 1; break;
         case 'V':
             opt.open.variable = optarg;
             break;

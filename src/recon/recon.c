@@ -267,15 +267,19 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
     fmr_err err = fmr_dataset_open(in_path, &opt->open, &p.ds);
     if (!err) {
         p.in = fmr_dataset_get_info(p.ds);
-        if ((size_t)K > p.in->coils)
+        if ((size_t)K > p.in->coils && !opt->fft_slabs)
             err = fmr_error(FMR_ERR_ARG, "--coil-ranks %d exceeds the %zu coils of %s", K,
                             p.in->coils, in_path);
     }
     if (!err) {
         int crank;
         MPI_Comm_rank(p.coil_comm, &crank);
-        fmr_partition_block(p.in->coils, crank, K, &p.coil0, &p.ncoils);
+        if (opt->fft_slabs) /* every rank of the group holds all coils; images are split in rows */
+            p.coil0 = 0, p.ncoils = p.in->coils;
+        else
+            fmr_partition_block(p.in->coils, crank, K, &p.coil0, &p.ncoils);
         mpar.coil_comm = p.coil_comm, mpar.coil0 = p.coil0, mpar.ncoils = p.ncoils;
+        mpar.fft_slabs = opt->fft_slabs && K > 1;
         err = p.m->create(&p.state, p.ds, &mpar);
     }
     if (!err && opt->save_extras) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fftw3-mpi.h>
+
 #include "../fft/fft_internal.h"
 #include "fmrecon/log.h"
 
@@ -29,7 +31,94 @@ struct fmr_sense {
     double fft_s;     /* seconds inside FFTW (thread 0's share of the work) */
     double comm_s;    /* seconds in the coil sum across ranks (waiting included) */
     size_t comm_bytes, comm_calls;
+    /* slab mode: rows [r0, r0 + nr) of every image on this rank, FFTs across comm */
+    int slabs;
+    ptrdiff_t r0, nr;
+    fftwf_plan pf, pb;
+    fmr_cfloat *sb;         /* FFTW-MPI's local buffer */
+    int *counts, *displs;   /* every rank's slab in samples, for the gathers */
 };
+
+static fmr_err slab_create(fmr_sense *s)
+{
+    static int fftw_mpi_ready;
+    if (!fftw_mpi_ready) fftwf_mpi_init(), fftw_mpi_ready = 1;
+    ptrdiff_t n0, s0;
+    const ptrdiff_t alloc = fftwf_mpi_local_size_2d((ptrdiff_t)s->h, (ptrdiff_t)s->w, s->comm, &n0, &s0);
+    s->r0 = s0, s->nr = n0;
+    s->sb = (fmr_cfloat *)fftwf_alloc_complex((size_t)(alloc > 0 ? alloc : 1));
+    s->counts = malloc((size_t)s->comm_size * sizeof *s->counts);
+    s->displs = malloc((size_t)s->comm_size * sizeof *s->displs);
+    if (!s->sb || !s->counts || !s->displs) return fmr_error(FMR_ERR_NOMEM, "SENSE operator: slab buffers");
+    int cnt = (int)(n0 * (ptrdiff_t)s->w), dsp = (int)(s0 * (ptrdiff_t)s->w);
+    MPI_Allgather(&cnt, 1, MPI_INT, s->counts, 1, MPI_INT, s->comm);
+    MPI_Allgather(&dsp, 1, MPI_INT, s->displs, 1, MPI_INT, s->comm);
+    /* planning is collective; ESTIMATE keeps it deterministic and cheap */
+    s->pf = fftwf_mpi_plan_dft_2d((ptrdiff_t)s->h, (ptrdiff_t)s->w, (fftwf_complex *)s->sb, (fftwf_complex *)s->sb, s->comm,
+                                  FFTW_FORWARD, FFTW_ESTIMATE);
+    s->pb = fftwf_mpi_plan_dft_2d((ptrdiff_t)s->h, (ptrdiff_t)s->w, (fftwf_complex *)s->sb, (fftwf_complex *)s->sb, s->comm,
+                                  FFTW_BACKWARD, FFTW_ESTIMATE);
+    if (!s->pf || !s->pb) return fmr_error(FMR_ERR_LIB, "SENSE operator: FFTW-MPI could not plan a %zux%zu transform", s->h, s->w);
+    return FMR_OK;
+}
+
+/* Every rank's slab of out (full images) gathered onto every rank. */
+static fmr_err slab_gather(fmr_sense *s, fmr_cfloat *out)
+{
+    const double t0 = fmr_wtime();
+    if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, s->counts, s->displs, MPI_C_FLOAT_COMPLEX, s->comm) !=
+        MPI_SUCCESS)
+        return fmr_error(FMR_ERR_MPI, "SENSE operator: gathering the image slabs failed");
+    s->comm_s += fmr_wtime() - t0;
+    s->comm_bytes += s->h * s->w * sizeof(fmr_cfloat), s->comm_calls++;
+    return FMR_OK;
+}
+
+static void slab_fft(fmr_sense *s, int forward)
+{
+    const double t = fmr_wtime();
+    fftwf_execute(forward ? s->pf : s->pb);
+    s->fft_s += fmr_wtime() - t;
+}
+
+static fmr_err slab_forward(fmr_sense *s, const fmr_cfloat *x, fmr_cfloat *y)
+{
+    const size_t hw = s->h * s->w, o = (size_t)s->r0 * s->w, n = (size_t)s->nr * s->w;
+    const fmr_cfloat *pre = s->fft->pre + o;
+    for (size_t c = 0; c < s->nc; c++) {
+        const fmr_cfloat *S = s->maps + c * hw + o;
+        for (size_t p = 0; p < n; p++) s->sb[p] = S[p] * x[o + p] * pre[p];
+        slab_fft(s, 1);
+        fmr_cfloat *yc = y + c * hw;
+        for (size_t p = 0; p < n; p++) yc[o + p] = s->sb[p] * s->wfwd[o + p];
+        FMR_TRY(slab_gather(s, yc));
+    }
+    return FMR_OK;
+}
+
+/* normal = 1: A^H A x from x; else A^H y from y. */
+static fmr_err slab_sum(fmr_sense *s, const fmr_cfloat *in, int normal, fmr_cfloat *out)
+{
+    const size_t hw = s->h * s->w, o = (size_t)s->r0 * s->w, n = (size_t)s->nr * s->w;
+    const fmr_cfloat *pre = s->fft->pre + o;
+    fmr_cfloat *acc = s->acc;
+    memset(acc, 0, n * sizeof *acc);
+    for (size_t c = 0; c < s->nc; c++) {
+        const fmr_cfloat *S = s->maps + c * hw + o;
+        if (normal) {
+            for (size_t p = 0; p < n; p++) s->sb[p] = S[p] * in[o + p] * pre[p];
+            slab_fft(s, 1);
+            for (size_t p = 0; p < n; p++) s->sb[p] *= s->m2[o + p];
+        } else {
+            const fmr_cfloat *yc = in + c * hw + o;
+            for (size_t p = 0; p < n; p++) s->sb[p] = yc[p] * conjf(s->wfwd[o + p]);
+        }
+        slab_fft(s, 0);
+        for (size_t p = 0; p < n; p++) acc[p] += conjf(S[p]) * s->sb[p];
+    }
+    for (size_t p = 0; p < n; p++) out[o + p] = acc[p] * conjf(pre[p]);
+    return slab_gather(s, out);
+}
 
 /* Timing the FFTW calls costs two clock reads per call: negligible next to a 2-D FFT, and it lets
  * benchmarks report the FFT share of a solve. Only thread 0 adds to the total, so the figure is
@@ -68,6 +157,11 @@ void fmr_sense_destroy(fmr_sense **op)
     fmr_free(s->xp);
     fmr_free(s->buf);
     fmr_free(s->acc);
+    if (s->pf) fftwf_destroy_plan(s->pf);
+    if (s->pb) fftwf_destroy_plan(s->pb);
+    if (s->sb) fftwf_free(s->sb);
+    free(s->counts);
+    free(s->displs);
     free(s);
     *op = NULL;
 }
@@ -100,6 +194,10 @@ fmr_err fmr_sense_create(fmr_sense **op, const fmr_sense_desc *d)
     if (!err) err = fmr_alloc((void **)&s->buf, nt * hw * sizeof(fmr_cfloat), "SENSE scratch");
     if (!err) err = fmr_alloc((void **)&s->acc, nt * hw * sizeof(fmr_cfloat), "SENSE scratch");
     if (!err) err = fmr_sense_set_mask(s, NULL, 0);
+    if (!err && d->slabs && s->comm_size > 1) {
+        s->slabs = 1;
+        err = slab_create(s);
+    }
     if (err) {
         fmr_sense_destroy(&s);
         return err;
@@ -131,6 +229,7 @@ fmr_err fmr_sense_set_mask(fmr_sense *s, const float *mask, int mask_ndim)
 
 fmr_err fmr_sense_forward(fmr_sense *s, const fmr_cfloat *x, fmr_cfloat *y)
 {
+    if (s->slabs) return slab_forward(s, x, y);
     const size_t hw = s->h * s->w;
     const fmr_cfloat *pre = s->fft->pre;
     for (size_t p = 0; p < hw; p++) s->xp[p] = x[p] * pre[p];
@@ -169,6 +268,7 @@ static fmr_err finish_sum(fmr_sense *s, fmr_cfloat *out)
 
 fmr_err fmr_sense_adjoint(fmr_sense *s, const fmr_cfloat *y, fmr_cfloat *x)
 {
+    if (s->slabs) return slab_sum(s, y, 0, x);
     const size_t hw = s->h * s->w;
     memset(s->acc, 0, (size_t)s->nthreads * hw * sizeof *s->acc);
 #pragma omp parallel for num_threads(s->nthreads) schedule(static)
@@ -185,6 +285,7 @@ fmr_err fmr_sense_adjoint(fmr_sense *s, const fmr_cfloat *y, fmr_cfloat *x)
 
 fmr_err fmr_sense_normal(fmr_sense *s, const fmr_cfloat *x, fmr_cfloat *out)
 {
+    if (s->slabs) return slab_sum(s, x, 1, out);
     const size_t hw = s->h * s->w;
     const fmr_cfloat *pre = s->fft->pre;
     for (size_t p = 0; p < hw; p++) s->xp[p] = x[p] * pre[p];

@@ -36,8 +36,9 @@ class MpiRecon(common.TmpCase):
 
     def test_coil_groups_and_ranks_match_serial(self):
         """P = 1..4 ranks with one rank per item, and P = 2, 4 with coil groups of K = 2 (coils and
-        the PETSc solve shared), statically or dynamically scheduled (items handed out as groups
-        free up, written independently), give the serial images to 1e-5 for sense and cs (and zf); the
+        the PETSc solve shared) or slab mode (each coil image split in row slabs, FFTW3-MPI),
+        statically or dynamically scheduled (items handed out as groups free up, written
+        independently), give the serial images to 1e-5 for sense and cs (and zf); the
         shared output holds every (frame, slice) item exactly once (each frame has its own
         anatomy, so a missing or duplicated block shows as a mismatch); bad K is refused."""
         sim = self.path("sim")
@@ -51,10 +52,11 @@ class MpiRecon(common.TmpCase):
                 serial = f["reconstruction"][()]
             self.assertTrue(np.all(serial.reshape(8, -1).max(axis=1) > 0))
             for p, k, sched in ((1, 1, "static"), (2, 1, "static"), (3, 1, "static"), (4, 1, "static"),
-                                (2, 2, "static"), (4, 2, "static"), (3, 1, "dynamic"), (4, 2, "dynamic")):
+                                (2, 2, "static"), (4, 2, "static"), (3, 1, "dynamic"), (4, 2, "dynamic"),
+                                (2, 2, "slabs"), (4, 4, "slabs")):
                 out = self.path(f"{m}_{p}_{k}_{sched}.h5")
-                run("recon", inp, "-o", out, "-q", "-m", m, "--coil-ranks", k, "--batch", "1", "--schedule", sched,
-                    *extra, mpi=p)
+                mode = ["--fft-slabs"] if sched == "slabs" else ["--schedule", sched]
+                run("recon", inp, "-o", out, "-q", "-m", m, "--coil-ranks", k, "--batch", "1", *mode, *extra, mpi=p)
                 with h5py.File(out, "r") as f:
                     par = f["reconstruction"][()]
                 rel = np.linalg.norm(par - serial) / np.linalg.norm(serial)
