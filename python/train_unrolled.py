@@ -29,11 +29,14 @@ Gradients flow through every CG iteration and through the frozen encoder to its 
 decoders and the DC weights (log lambda_t / log eta_t) are trained, with Adam.
 
 Checkpoints (--checkpoint, every --checkpoint-every steps and at the end) hold the model, the
-optimizer, the step, the RNG states (torch, numpy sampler, python) and the configuration; --resume
-continues from one (the configuration and data come from the checkpoint). --steps is the total
-step target, --minutes this run's time budget (whichever ends first). At the end the bundle is
-exported (-o; F32 safetensors with the metadata of docs/model.md, via export_bundle.export()).
-Progress lines: step, loss, seconds per step.
+optimizer, the step, the loss history ([step, loss, SSIM, L1, lr]), the RNG states (torch, numpy
+sampler, python) and the configuration. --resume continues from one: the configuration, data and
+training options come from the checkpoint; --lr, --dc-lr, --schedule, --clip, --threads,
+--checkpoint-every and --log-every override them when given. --steps is the total step target,
+--minutes this run's time budget (whichever ends first). At the end the bundle is exported (-o;
+F32 safetensors with the metadata of docs/model.md, via export_bundle.export()).
+Progress lines (every --log-every steps): step, mean loss, SSIM and L1 since the previous line,
+seconds per step, the current lambda_t / eta_t.
 """
 import argparse
 import datetime
@@ -103,36 +106,61 @@ def loss_fn(x, target, l1_weight):
 # ----------------------------------------------------------------------------------------------
 
 class CineSet:
-    """All items (file, frame, slice) of a list of (data, maps) file pairs, held in memory."""
+    """All items (file, frame, slice) of a list of (data, maps) file pairs. By default every file is
+    read into memory; lazy=True keeps only the masks and reads each item's k-space, maps slice and
+    target from the files when a batch needs it (for cohorts larger than the memory)."""
 
-    def __init__(self, pairs):
+    def __init__(self, pairs, lazy=False):
         import unrolled_reference as ur
 
+        self.lazy = lazy
         self.files = []
         self.items = []
         for fi, (data, maps_path) in enumerate(pairs):
-            k, mask = ur.read_cine(data)
             with h5py.File(data, "r") as f:
+                if "kspace" not in f:
+                    raise ValueError(f"{data}: no 'kspace' dataset")
                 if "reconstruction_rss" not in f:
                     raise ValueError(f"{data}: no 'reconstruction_rss' (the training target)")
-                tgt = f["reconstruction_rss"][()].astype(np.float32)
-            if tgt.ndim == 3:
-                tgt = tgt[None]
-            T, Z, C, h, w = k.shape
-            if tgt.shape[:2] != (T, Z):
-                raise ValueError(f"{data}: reconstruction_rss {tgt.shape} does not match k-space {k.shape}")
-            maps = ur.read_maps(maps_path, slices=Z)
-            if maps.shape != (Z, C, h, w):
-                raise ValueError(f"{maps_path}: maps {maps.shape} do not match {data}'s k-space (slices, coils, h, w) "
+                kshape, tshape = f["kspace"].shape, f["reconstruction_rss"].shape
+                has_mask = "mask" in f
+            if len(kshape) not in (4, 5):
+                raise ValueError(f"{data}: kspace has shape {kshape}, expected ([frames,] slices, coils, h, w)")
+            with h5py.File(maps_path, "r") as f:
+                name = "maps" if "maps" in f else "sens"
+                if name not in f:
+                    raise ValueError(f"{maps_path}: no 'maps' or 'sens' dataset")
+                mshape = f[name].shape
+            T, (Z, C, h, w) = (kshape[0] if len(kshape) == 5 else 1), kshape[-4:]
+            if not ((len(tshape) == 4 and tuple(tshape[:2]) == (T, Z)) or (len(tshape) == 3 and T == 1 and tshape[0] == Z)):
+                raise ValueError(f"{data}: reconstruction_rss {tshape} does not match k-space {kshape}")
+            if tuple(mshape[-3:]) != (C, h, w) or (len(mshape) == 4 and mshape[0] not in (1, Z)):
+                raise ValueError(f"{maps_path}: maps {mshape} do not match {data}'s k-space (slices, coils, h, w) "
                                  f"= {(Z, C, h, w)}")
-            self.files.append({"data": data, "maps_path": maps_path, "k": k, "mask": mask, "maps": maps, "tgt": tgt})
+            rec = {"data": data, "maps_path": maps_path, "maps_name": name, "T": T, "Z": Z,
+                   "kdim": len(kshape), "tdim": len(tshape), "mdim": len(mshape),
+                   "kshape": (C, h, w), "tshape": tuple(tshape[-2:])}
+            if lazy and has_mask:
+                with h5py.File(data, "r") as f:
+                    mask = np.asarray(f["mask"][()], dtype=np.float32)
+                rec["mask"] = np.ascontiguousarray(np.broadcast_to(mask.reshape(-1, w), (T, w)))
+            else:
+                k, mask = ur.read_cine(data)
+                rec["mask"] = mask
+                if not lazy:
+                    with h5py.File(data, "r") as f:
+                        tgt = f["reconstruction_rss"][()].astype(np.float32)
+                    rec["k"] = k
+                    rec["tgt"] = tgt.reshape((T, Z) + tgt.shape[-2:])
+                    rec["maps"] = ur.read_maps(maps_path, slices=Z)
+            self.files.append(rec)
             self.items += [(fi, t, z) for t in range(T) for z in range(Z)]
         if not self.items:
             raise ValueError("no training items")
 
     def shape(self, item):
         f = self.files[item[0]]
-        return f["k"].shape[2:], f["tgt"].shape[2:]
+        return f["kshape"], f["tshape"]
 
     def sample(self, rng, n):
         """n items drawn without replacement (with, if fewer exist), all of the first one's shape."""
@@ -141,11 +169,26 @@ class CineSet:
         idx = rng.choice(len(pool), size=n, replace=len(pool) < n)
         return [pool[int(i)] for i in idx]
 
+    def _item(self, f, t, z):
+        import unrolled_reference as ur
+
+        r = self.files[f]
+        if not self.lazy:
+            return r["k"][t, z], r["maps"][z], r["tgt"][t, z]
+        with h5py.File(r["data"], "r") as h:
+            k = h["kspace"][t, z] if r["kdim"] == 5 else h["kspace"][z]
+            g = h["reconstruction_rss"][t, z] if r["tdim"] == 4 else h["reconstruction_rss"][z]
+        with h5py.File(r["maps_path"], "r") as h:
+            d = h[r["maps_name"]]
+            s = d[z if d.shape[0] > 1 else 0] if r["mdim"] == 4 else d[()]
+        return ur.as_complex64(k), ur.as_complex64(s), np.asarray(g, np.float32)
+
     def batch(self, items):
-        y = np.stack([self.files[f]["k"][t, z] for f, t, z in items])
+        parts = [self._item(f, t, z) for f, t, z in items]
+        y = np.stack([p[0] for p in parts])
+        s = np.stack([p[1] for p in parts])
+        g = np.stack([p[2] for p in parts])
         m = np.stack([self.files[f]["mask"][t] for f, t, z in items])
-        s = np.stack([self.files[f]["maps"][z] for f, t, z in items])
-        g = np.stack([self.files[f]["tgt"][t, z] for f, t, z in items])
         return torch.from_numpy(y), torch.from_numpy(m), torch.from_numpy(s), torch.from_numpy(g)
 
 
@@ -226,6 +269,9 @@ def save_checkpoint(path, state):
     os.close(fd)
     try:
         torch.save(state, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> the mode a plain open() would give
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -243,7 +289,8 @@ def training_text(ck):
     a = ck["train"]
     d = ck.get("data_description") or f"{len(ck['data'])} files"
     return (f"python/train_unrolled.py: {d}; items = single frames, {a['batch']} per step, {ck['step']} steps "
-            f"(Adam lr {a['lr']}{', cosine decay' if a.get('schedule') == 'cosine' else ''}, seed {a['seed']}); "
+            f"(Adam lr {a['lr']}{', cosine decay' if a.get('schedule') == 'cosine' else ''}"
+            f"{', grad-norm clip ' + str(a['clip']) if a.get('clip') else ''}, seed {a['seed']}); "
             f"loss (1 - SSIM) + {a['l1']} * L1/data_range on |x_T| vs reconstruction_rss "
             f"(SSIM 7x7 uniform, k1 0.01, k2 0.03, data_range = target image max); "
             f"{ck['elapsed']:.0f} s on {a['threads']} CPU threads (torch {torch.__version__}); "
@@ -302,7 +349,8 @@ def build_parser():
     g.add_argument("--fmrecon", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
                                                      "fmrecon"), help="fmrecon binary (default ../build/fmrecon)")
     g.add_argument("--subjects", type=int, default=8)
-    g.add_argument("--sim-seed", type=int, default=2001, help="first subject's simulation seed")
+    g.add_argument("--sim-seed", type=int, default=1001,
+                   help="first subject's simulation seed (1001: disjoint from fmrecon demo's seeds 1..)")
     g.add_argument("--matrix", help="HxW (fmrecon simulate default 192x160)")
     g.add_argument("--frames", type=int)
     g.add_argument("--slices", type=int)
@@ -312,6 +360,8 @@ def build_parser():
     g.add_argument("--acs", type=int, default=24)
     g.add_argument("--mask-seed", type=int, default=7001)
     g.add_argument("--keep-full", action="store_true", help="keep the fully sampled simulated files")
+    g.add_argument("--lazy", action="store_true",
+                   help="read items from the files when needed instead of holding every file in memory")
     g.add_argument("--val", nargs="+", metavar="DATA.h5:MAPS.h5", help="files scored (PSNR, SSIM) at the end")
     m = ap.add_argument_group("model")
     m.add_argument("--encoder", default="biomedclip", help="encoder id or family (as fmrecon encode --encoder)")
@@ -328,6 +378,7 @@ def build_parser():
     m.add_argument("--out-scale", type=float, default=0.01, help="initial scale of the decoder output (~|D(u)|)")
     t = ap.add_argument_group("training")
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--dc-lr", type=float, default=None, help="learning rate of log lambda / log eta (default 10 x --lr)")
     t.add_argument("--schedule", choices=("const", "cosine"), default="const", help="cosine: decay to lr/20 at --steps")
     t.add_argument("--batch", type=int, default=2, help="frames per step")
     t.add_argument("--steps", type=int, default=1000, help="total steps (including resumed ones)")
@@ -346,9 +397,18 @@ def build_parser():
     return ap
 
 
+def explicit_options(argv):
+    """The dest names of the options given on the command line (not defaulted)."""
+    ap = build_parser()
+    for act in ap._actions:
+        act.default = argparse.SUPPRESS
+    return set(vars(ap.parse_args(argv)))
+
+
 def main(argv=None):
     ap = build_parser()
     a = ap.parse_args(argv)
+    a.explicit = explicit_options(argv)
 
     def log(msg):
         if not a.quiet:
@@ -377,9 +437,11 @@ def train(a, ap, log):
         cfg = unrolled.UnrolledConfig(**ck["config"])
         enc_path = a.encoder_weights or ck["encoder_path"]
         tr = dict(ck["train"])
-        # the run's own knobs may change on resume; the model and data may not
-        for k in ("lr", "steps", "minutes", "threads", "checkpoint_every", "log_every", "clip", "schedule"):
-            tr[k] = getattr(a, k)
+        # the run's own knobs may change on resume (those given on the command line); the model and
+        # data may not; --steps and --minutes always apply to this run
+        for k in ("lr", "dc_lr", "steps", "minutes", "threads", "checkpoint_every", "log_every", "clip", "schedule"):
+            if k in a.explicit or k in ("steps", "minutes"):
+                tr[k] = getattr(a, k)
     else:
         pairs, desc = parse_pairs(a, ap)
         if pairs is None:
@@ -405,7 +467,7 @@ def train(a, ap, log):
             ap.error(f"--taps '{a.taps}': expected comma-separated integers")
         cfg = unrolled.UnrolledConfig(encoder=a.encoder, width=0, taps=taps, grid=a.grid, feature_size=a.feature_size,
                                       cascades=a.cascades, shared=a.shared, dc=a.dc, cg_iters=a.cg_iters)
-        tr = {k: getattr(a, k) for k in ("lr", "schedule", "batch", "steps", "minutes", "l1", "clip", "threads", "seed",
+        tr = {k: getattr(a, k) for k in ("lr", "dc_lr", "schedule", "batch", "steps", "minutes", "l1", "clip", "threads", "seed",
                                          "checkpoint_every", "log_every", "lambda_init", "eta_init", "out_scale")}
 
     sha = unrolled.sha256_file(enc_path)
@@ -421,21 +483,30 @@ def train(a, ap, log):
     model = unrolled.UnrolledNet(cfg, lam=tr["lambda_init"], eta=tr["eta_init"])
     unrolled.init_decoder_(model, out_scale=tr["out_scale"])
     model.set_encoder(encoder)
-    opt = torch.optim.Adam(model.parameters(), lr=tr["lr"])
+    tr.setdefault("dc_lr", None)
+    dc_params = [model.log_lambda if cfg.dc == "cg" else model.log_eta]
+    dec_params = [p for n, p in model.named_parameters() if n.startswith("cascades.")]
+
+    def group_lrs(base):
+        return [base, (tr["dc_lr"] * base / tr["lr"]) if tr["dc_lr"] is not None else 10 * base]
+
+    opt = torch.optim.Adam([{"params": dec_params}, {"params": dc_params}], lr=tr["lr"])
+    for grp, lr in zip(opt.param_groups, group_lrs(tr["lr"])):
+        grp["lr"] = lr
     rng = np.random.default_rng(tr["seed"])
     step, elapsed, history = 0, 0.0, []
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        for g in opt.param_groups:
-            g["lr"] = tr["lr"]
+        for grp, lr in zip(opt.param_groups, group_lrs(tr["lr"])):
+            grp["lr"] = lr
         step, elapsed, history = ck["step"], ck["elapsed"], list(ck["history"])
         torch.set_rng_state(ck["rng"]["torch"])
         rng.bit_generator.state = ck["rng"]["numpy"]
         random.setstate(ck["rng"]["python"])
         log(f"resumed {a.checkpoint} at step {step}")
 
-    data = CineSet(pairs)
+    data = CineSet(pairs, lazy=a.lazy)
     nparam = sum(p.numel() for p in model.parameters())
     log(f"train_unrolled: {len(data.items)} items from {len(pairs)} files; encoder {cfg.encoder} (width {cfg.width}, "
         f"input {encoder.size}x{encoder.size}), taps {cfg.taps}, grid {cfg.grid} (decoder {cfg.resolution}), F "
@@ -456,11 +527,11 @@ def train(a, ap, log):
     win = []
     while step < tr["steps"] and time.time() - t_start < budget:
         t0 = time.time()
-        if tr["schedule"] == "cosine":
-            frac = min(1.0, step / max(1, tr["steps"]))
-            lr = tr["lr"] * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
-            for g in opt.param_groups:
-                g["lr"] = lr
+        if tr["schedule"] == "cosine":  # by steps, or by this run's time budget if that ends first
+            frac = min(1.0, max(step / max(1, tr["steps"]), (time.time() - t_start) / budget))
+            scale = 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac))
+            for grp, lr in zip(opt.param_groups, group_lrs(tr["lr"] * scale)):
+                grp["lr"] = lr
         y, m, s, g = data.batch(data.sample(rng, tr["batch"]))
         x = model(y, m, s, return_cascades=False)
         loss, ssim, l1 = loss_fn(x, g.to(model.real_dtype), tr["l1"])
@@ -474,11 +545,12 @@ def train(a, ap, log):
         step += 1
         dt = time.time() - t0
         elapsed += dt
-        history.append([step, float(loss), ssim, l1])
+        history.append([step, float(loss), ssim, l1, opt.param_groups[0]["lr"]])
         win.append(dt)
         if step % max(1, tr["log_every"]) == 0 or step == tr["steps"]:
             dcw = ", ".join(f"{v:.3g}" for v in model.dc_weights.detach().tolist())
-            log(f"step {step}/{tr['steps']}  loss {float(loss):.4f}  ssim {ssim:.4f}  l1 {l1:.4f}  "
+            h = np.asarray([r[1:4] for r in history[-len(win):]])  # means over the steps since the last line
+            log(f"step {step}/{tr['steps']}  loss {h[:, 0].mean():.4f}  ssim {h[:, 1].mean():.4f}  l1 {h[:, 2].mean():.4f}  "
                 f"{np.mean(win):.2f} s/step  {'lambda' if cfg.dc == 'cg' else 'eta'} [{dcw}]")
             win = []
         if tr["checkpoint_every"] and step % tr["checkpoint_every"] == 0:

@@ -65,6 +65,14 @@ def make_random_bundle(path, encoder_ckpt, family, taps=(2, 4, 6), grid=None, fe
     return meta
 
 
+def as_complex64(a):
+    """complex64 of a complex array or of an HDF5 compound with fields r/i or real/imag."""
+    if a.dtype.names:
+        re, im = ("r", "i") if "r" in a.dtype.names else ("real", "imag")
+        a = a[re] + 1j * a[im]
+    return np.asarray(a).astype(np.complex64)
+
+
 def read_cine(path):
     """(kspace (frames, slices, coils, h, w) complex64, mask (frames, w) float32) of an fmrecon file."""
     with h5py.File(path, "r") as f:
@@ -72,9 +80,7 @@ def read_cine(path):
             raise ValueError(f"{path}: no 'kspace' dataset")
         k = f["kspace"][()]
         mask = f["mask"][()] if "mask" in f else None
-    if k.dtype.names:  # compound real/imag
-        k = k["real"] + 1j * k["imag"]
-    k = k.astype(np.complex64)
+    k = as_complex64(k)
     if k.ndim == 4:
         k = k[None]
     if k.ndim != 5:
@@ -99,9 +105,7 @@ def read_maps(path, slices=None):
         if name is None:
             raise ValueError(f"{path}: no 'maps' or 'sens' dataset")
         m = f[name][()]
-    if m.dtype.names:
-        m = m["real"] + 1j * m["imag"]
-    m = m.astype(np.complex64)
+    m = as_complex64(m)
     if m.ndim == 3:
         m = m[None]
     if slices is not None and m.shape[0] == 1 and slices > 1:

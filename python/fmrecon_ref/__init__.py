@@ -2,8 +2,10 @@
 
 safetensors_io -- a minimal safetensors reader/writer on numpy;
 encoders       -- PyTorch forward passes of the frozen ViT encoders (CLIP, DINOv2, BiomedCLIP)
-                  written from the published modelling code's behaviour, in float32 or float64.
+                  written from the published modelling code's behaviour, in float32 or float64;
+mri            -- torch complex SENSE operators, centred FFTs, fixed-iteration CG, bilinear resize;
+unrolled       -- the unrolled network of docs/model.md (UNETR decoder, frozen encoder, DC), bundles.
 
 Run with Debian's /usr/bin/python3 (torch, numpy, h5py)."""
 
-__all__ = ["safetensors_io", "encoders"]
+__all__ = ["safetensors_io", "encoders", "mri", "unrolled"]

@@ -26,7 +26,6 @@ Public API
 """
 import hashlib
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
