@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heev.h"
 #include "fmrecon/calib.h"
 #include "fmrecon/fft.h"
 
@@ -95,7 +96,7 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
     const size_t pr = ch - k + 1, pc = cw - k + 1, np = pr * pc, nk = k * k * C;
     /* Gram matrix of the calibration matrix, in double. */
     double complex *gram = calloc(nk * nk, sizeof *gram), *row = malloc(nk * sizeof *row);
-    double *ev = malloc(nk * sizeof *ev);
+    double *ev = malloc((nk + FMR_LAPACK_SLACK) * sizeof *ev);
     fmr_err err = (!gram || !row || !ev) ? fmr_error(FMR_ERR_NOMEM, "cannot allocate ESPIRiT calibration") : FMR_OK;
     for (size_t p = 0; !err && p < np; p++) {
         size_t y0 = r0 + p / pc, x0 = c0 + p % pc;
@@ -108,8 +109,7 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
             for (size_t b = a; b < nk; b++) gram[a * nk + b] += ra * row[b];
         }
     }
-    if (!err && LAPACKE_zheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)nk, (lapack_complex_double *)gram,
-                               (lapack_int)nk, ev) != 0)
+    if (!err && fmr_zheevd_rm(nk, gram, ev) != 0)
         err = fmr_error(FMR_ERR_LIB, "LAPACK could not decompose the ESPIRiT calibration matrix");
     /* Eigenvalues come ascending; singular values are their square roots. As bart ecalib, a
      * kernel is kept when s_i / s_0 > sqrt(threshold), i.e. eig_i / eig_0 > threshold. */
@@ -185,7 +185,7 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
 #pragma omp parallel
         {
             lapack_complex_float *m = malloc(C * C * sizeof *m);
-            float *lam = malloc(C * sizeof *lam);
+            float *lam = malloc((C + FMR_LAPACK_SLACK) * sizeof *lam);
             double complex *v = malloc(2 * C * sizeof *v), *y = v + C;
             int have_prev = 0;
 #pragma omp for schedule(static)
@@ -228,7 +228,7 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
                     for (size_t c = 0; c < C; c++) maps[c * hw + p] = top >= opt->crop ? (fmr_cfloat)v[c] : 0.0f;
                     continue;
                 }
-                if (LAPACKE_cheevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)C, m, (lapack_int)C, lam) != 0) {
+                if (fmr_cheevd_rm(C, m, lam) != 0) {
                     lapack_failed = 1;
                     continue;
                 }
