@@ -20,6 +20,7 @@ typedef enum fmr_err {
     FMR_ERR_LIB,      /* a dependency (FFTW, HDF5, PETSc, oneDNN) failed */
     FMR_ERR_MPI,      /* MPI failure or another rank failed */
     FMR_ERR_INTERNAL, /* a bug in fmrecon */
+    FMR_ERR_STOPPED,  /* stopped on request (a signal) with work left: exit status 3 */
 } fmr_err;
 
 /* Short name of a code, e.g. "format error". */

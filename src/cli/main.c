@@ -23,6 +23,7 @@ static const struct {
     {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
     {"checkpoint", fmr_cmd_checkpoint, "list and check the tensors of a safetensors checkpoint"},
     {"maps", fmr_cmd_maps, "coil maps (ESPIRiT) as a file, for --sens and training"},
+    {"cohort", fmr_cmd_cohort, "a whole cohort from a manifest: sharded, resumable, preemption-safe"},
     {"encode", fmr_cmd_encode, "hidden states of a frozen foundation encoder (oneDNN)"},
     {"bench", fmr_cmd_bench, "benchmarks that print figures (encoder)"},
     {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
@@ -138,7 +139,7 @@ int main(int argc, char **argv)
                     if (fmr_log_get_level() >= FMR_LOG_VERBOSE)
                         fprintf(stderr, "fmrecon %s: (raised at %s)\n", cmd, fmr_error_origin());
                 }
-                status = err == FMR_ERR_ARG ? 2 : 1;
+                status = err == FMR_ERR_ARG ? 2 : err == FMR_ERR_STOPPED ? 3 : 1;
             } else {
                 int mine = 0, all = 0;
                 MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_SUM, cli.comm);

@@ -20,6 +20,7 @@ const char *fmr_err_name(fmr_err code)
     case FMR_ERR_LIB: return "library error";
     case FMR_ERR_MPI: return "MPI error";
     case FMR_ERR_INTERNAL: return "internal error";
+    case FMR_ERR_STOPPED: return "stopped";
     }
     return "unknown error";
 }
