@@ -112,9 +112,15 @@ static fmr_err manifest_load(const char *path, manifest *m)
     }
     text[len] = 0;
     m->root = cJSON_Parse(text);
+    if (!cJSON_IsObject(m->root)) {
+        /* where parsing stopped, as a line:column position (the error pointer is into text) */
+        const char *at = m->root ? text : cJSON_GetErrorPtr();
+        long line = 1, col = 1;
+        for (const char *q = text; at && q < at && *q; q++) *q == '\n' ? (line++, col = 1) : col++;
+        free(text);
+        return fmr_error(FMR_ERR_FORMAT, "%s: not a JSON object (parsing stopped at line %ld, column %ld)", path, line, col);
+    }
     free(text);
-    if (!cJSON_IsObject(m->root))
-        return fmr_error(FMR_ERR_FORMAT, "%s: not a JSON object (near '%.20s')", path, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
     const cJSON *name = cJSON_GetObjectItem(m->root, "name"), *out = cJSON_GetObjectItem(m->root, "output"),
                 *subs = cJSON_GetObjectItem(m->root, "subjects");
     m->name = cJSON_IsString(name) ? name->valuestring : "cohort";
@@ -191,7 +197,10 @@ static fmr_err run_cmd(fmr_cli *cli, fmr_cmd_fn fn, const char *const *words, in
         }
     argv[argc] = NULL;
     optind = 0; /* getopt: a fresh parse */
-    return fn(cli, argc, argv);
+    const int level = fmr_log_get_level(); /* a sub-command's -q must not silence the cohort */
+    fmr_err err = fn(cli, argc, argv);
+    fmr_log_set_level(level);
+    return err;
 }
 
 static int file_size(const char *p, long long *size)

@@ -7,8 +7,12 @@ Per-cascade decoders with CG data consistency, a shared decoder with soft DC; an
 whose SHA-256 differs from the bundle's and a bundle missing a tensor fail with one line and no
 output. The trainer (python/train_unrolled.py): a 2-subject cohort built with the fmrecon CLI, 3
 steps, checkpoint, --resume for 2 more (bit-identical to 5 steps in one go), the exported bundle
-read by the reference and by fmrecon. Self-checks of the reference (no C): SENSE adjointness, CG
-against a dense solve, bundle keys against the table of docs/model.md, decoder shapes, frozen
+read by the reference and by fmrecon. The U-Net baseline (denoiser = "unet", no encoder, no
+--weights): random bundles (C 4, T = 2) with soft and CG data consistency on the 64x48 cine
+(pools 2: no padding) and on a 61x45 cine (pads to 64x48 with pools 2 and 3, offsets 1, 1: the
+floor on top/left), a missing tensor, and a 2-step trainer run whose bundle fmrecon runs.
+Self-checks of the reference (no C): SENSE adjointness, CG against a dense solve, bundle keys
+against the table of docs/model.md (both denoisers), decoder shapes, padding offsets, frozen
 encoder with gradients to its input."""
 import os
 import shutil
@@ -31,6 +35,7 @@ import make_random_encoder as mre  # noqa: E402
 import train_unrolled  # noqa: E402
 import unrolled_reference as ur  # noqa: E402
 from fmrecon_ref import mri, safetensors_io, unrolled  # noqa: E402
+from fmrecon_ref import unet as unet_mod  # noqa: E402
 
 TOL = 1e-3
 ENC = dict(width=64, mlp=128, patch=8, blocks=6, pos_grid=4)
@@ -65,6 +70,29 @@ def contract_keys(T, shared, dc, D, Fs):
     return keys
 
 
+def contract_unet_keys(T, shared, dc, C, L):
+    """The U-Net baseline's keys of docs/model.md (fastMRI's module names), written out: {key: shape}."""
+    keys = {("lambda" if dc == "cg" else "eta"): (T,)}
+    for t in range(1 if shared else T):
+        p = f"cascades.{t}.unet."
+        cin = 2
+        for i in range(L):
+            keys[p + f"down_sample_layers.{i}.layers.0.weight"] = (C << i, cin, 3, 3)
+            keys[p + f"down_sample_layers.{i}.layers.4.weight"] = (C << i, C << i, 3, 3)
+            cin = C << i
+        keys[p + "conv.layers.0.weight"] = (C << L, C << (L - 1), 3, 3)
+        keys[p + "conv.layers.4.weight"] = (C << L, C << L, 3, 3)
+        for i in range(L):
+            c = C << (L - 1 - i)
+            keys[p + f"up_transpose_conv.{i}.layers.0.weight"] = (2 * c, c, 2, 2)
+            q = p + f"up_conv.{i}." + ("0." if i == L - 1 else "")
+            keys[q + "layers.0.weight"] = (c, 2 * c, 3, 3)
+            keys[q + "layers.4.weight"] = (c, c, 3, 3)
+        keys[p + f"up_conv.{L - 1}.1.weight"] = (2, C, 1, 1)
+        keys[p + f"up_conv.{L - 1}.1.bias"] = (2,)
+    return keys
+
+
 class Fixture:
     """One tiny encoder and one simulated, undersampled, calibrated cine shared by the tests."""
     dir = None
@@ -87,6 +115,20 @@ class Fixture:
         return cls
 
     @classmethod
+    def padded(cls):
+        """A 61x45 cine (Uniform R = 4, ACS 8) and its maps: the U-Net pads it to 64x48."""
+        cls.get()
+        if not hasattr(cls, "pdata"):
+            d = cls.dir
+            run("simulate", "-o", os.path.join(d, "sim61"), "--subjects", 1, "--seed", 6, "--matrix", "61x45",
+                "--frames", 2, "--slices", 1, "--coils", 4, "-q")
+            cls.pdata, cls.pmaps = os.path.join(d, "us61.h5"), os.path.join(d, "maps61.h5")
+            run("undersample", os.path.join(d, "sim61", "subject_000.h5"), "-o", cls.pdata, "--mask", "uniform",
+                "--accel", 4, "--acs", 8, "--seed", 9, "-q")
+            run("maps", cls.pdata, "-o", cls.pmaps, "-q")
+        return cls.pdata, cls.pmaps
+
+    @classmethod
     def cleanup(cls):
         if cls.dir:
             shutil.rmtree(cls.dir, ignore_errors=True)
@@ -104,14 +146,16 @@ class Base(common.TmpCase):
         self.outdir = self.path("out")
         os.mkdir(self.outdir)
 
-    def recon(self, inp, bundle, maps, *extra, weights=None, check=True):
+    def recon(self, inp, bundle, maps, *extra, weights=None, check=True, unet=False):
+        """fmrecon's unrolled recon; unet=True: without --weights (U-Net bundles need no encoder)."""
         out = os.path.join(self.outdir, "rec.h5")
-        r = run("recon", inp, "-o", out, "--method", "unrolled", "--model", bundle, "--weights",
-                weights or self.fx.enc, "--sens", maps, "--complex", "--save-cascades", "-q", *extra, check=check)
+        w = () if unet else ("--weights", weights or self.fx.enc)
+        r = run("recon", inp, "-o", out, "--method", "unrolled", "--model", bundle, *w, "--sens", maps, "--complex",
+                "--save-cascades", "-q", *extra, check=check)
         return out, r
 
-    def reference(self, bundle, inp, maps, dtype=torch.float64):
-        model = unrolled.load_bundle(bundle, self.fx.enc, dtype=dtype)
+    def reference(self, bundle, inp, maps, dtype=torch.float64, unet=False):
+        model = unrolled.load_bundle(bundle, None if unet else self.fx.enc, dtype=dtype)
         k, mask = ur.read_cine(inp)
         return ur.run_reference(model, k, mask, ur.read_maps(maps, slices=k.shape[1]))
 
@@ -182,6 +226,48 @@ class UnrolledMatchesReference(Base):
         self.compare(out, ref)
 
 
+class UnetMatchesReference(Base):
+    """The U-Net baseline (denoiser = "unet"): fmrecon without --weights against the float64 reference."""
+
+    def check_unet(self, inp, maps, name, **kw):
+        b = self.path(name)
+        meta = ur.make_random_bundle(b, denoiser="unet", chans=4, cascades=2, **kw)
+        self.assertNotIn("encoder_sha256", meta)
+        out, _ = self.recon(inp, b, maps, unet=True)
+        ref = self.reference(b, inp, maps, unet=True)
+        self.assertGreater(common.relerr(ref[1], ref[0]), 0.02)  # the cascades really change the image
+        self.assertGreater(common.relerr(ref[2], ref[1]), 0.01)
+        self.compare(out, ref)
+        os.unlink(out)
+        return b, ref
+
+    def test_unet_soft_and_cg_64x48(self):
+        """(f) per-cascade U-Nets (C 4, pools 2: 64x48 needs no padding), dc = soft on a Uniform mask;
+        a shared U-Net with dc = cg (5 iterations) on a k-t mask; the reference CLI without --weights."""
+        inp, maps = self.fx.data["uniform"], self.fx.maps["uniform"]
+        b, ref = self.check_unet(inp, maps, "unet_soft.safetensors", pools=2, dc="soft", seed=21)
+        refp = self.path("ref.h5")
+        subprocess.run([sys.executable, os.path.join(PYDIR, "unrolled_reference.py"), "--bundle", b, "--input", inp,
+                        "--maps", maps, "-o", refp, "--dtype", "float64"], check=True)
+        with h5py.File(refp, "r") as f:
+            for t in range(len(ref)):
+                self.assertLessEqual(common.relerr(f[f"cascade_{t}"][()], ref[t]), 1e-6)
+        b, _ = self.check_unet(self.fx.data["ktgaussian"], self.fx.maps["ktgaussian"], "unet_cg.safetensors",
+                               pools=2, dc="cg", cg_iters=5, shared=True, seed=22)
+        header, meta = unrolled.read_bundle_metadata(b)
+        self.assertEqual((meta["denoiser"], meta["chans"], meta["pools"], meta["shared"], meta["dc"], meta["cg_iters"]),
+                         ("unet", "4", "2", "1", "cg", "5"))
+        self.assertEqual({k: tuple(v["shape"]) for k, v in header.items()}, contract_unet_keys(2, True, "cg", 4, 2))
+
+    def test_unet_padded_61x45(self):
+        """(g) a 61x45 cine: zero-padded to 64x48 (3 rows and 3 columns: offsets 1, 1, the floor on
+        top/left) with pools 2 (dc = cg) and pools 3 (dc = soft), cropped back."""
+        inp, maps = self.fx.padded()
+        self.check_unet(inp, maps, "unet_p2.safetensors", pools=2, dc="cg", cg_iters=4, seed=23)
+        _, ref = self.check_unet(inp, maps, "unet_p3.safetensors", pools=3, dc="soft", seed=24)
+        self.assertEqual(ref[0].shape[-2:], (61, 45))
+
+
 class BundleErrors(Base):
     def test_encoder_checkpoint_sha256_mismatch(self):
         """(c) the bundle names another encoder checkpoint: one line about the SHA-256, no output."""
@@ -213,6 +299,18 @@ class BundleErrors(Base):
                           "-q"], key)
         with self.assertRaisesRegex(unrolled.BundleError, key.replace(".", r"\.")):
             unrolled.load_bundle(b, self.fx.enc)
+
+
+    def test_unet_bundle_missing_tensor(self):
+        """(h) a U-Net bundle without one of its tensors: the error names it, no output."""
+        key = "cascades.1.unet.up_transpose_conv.0.layers.0.weight"
+        b = self.path("unet_missing.safetensors")
+        ur.make_random_bundle(b, denoiser="unet", chans=4, pools=2, cascades=2, dc="soft", seed=25, drop_keys=(key,))
+        inp, maps = self.fx.data["uniform"], self.fx.maps["uniform"]
+        self.expect_fail(["recon", inp, "-o", os.path.join(self.outdir, "rec.h5"), "--method", "unrolled",
+                          "--model", b, "--sens", maps, "--complex", "--save-cascades", "-q"], key)
+        with self.assertRaisesRegex(unrolled.BundleError, key.replace(".", r"\.")):
+            unrolled.load_bundle(b)
 
 
 class Trainer(Base):
@@ -272,6 +370,29 @@ class Trainer(Base):
         self.compare(rec, ref)
 
 
+    def test_train_unet_export(self):
+        """(i) --denoiser unet (default dc soft) for 2 steps on the fixture files, exported; fmrecon runs the
+        bundle without --weights and agrees with the reference."""
+        ck, bundle = self.path("unet.pt"), self.path("unet.safetensors")
+        data = [self.fx.data["uniform"], self.fx.data["ktgaussian"]]
+        maps = [self.fx.maps["uniform"], self.fx.maps["ktgaussian"]]
+        out = self.trainer("--data", *data, "--maps", *maps, "--denoiser", "unet", "--chans", 4, "--pools", 2,
+                           "--cascades", 2, "--batch", 2, "--threads", 1, "--steps", 2, "--checkpoint", ck, "-o", bundle)
+        self.assertIn("step 2/2", out)
+        header, meta = unrolled.read_bundle_metadata(bundle)
+        self.assertEqual((meta["denoiser"], meta["chans"], meta["pools"], meta["cascades"], meta["dc"]),
+                         ("unet", "4", "2", "2", "soft"))
+        for k in ("encoder", "encoder_sha256", "taps", "grid", "feature_size"):
+            self.assertNotIn(k, meta)
+        self.assertEqual({k: tuple(v["shape"]) for k, v in header.items()}, contract_unet_keys(2, False, "soft", 4, 2))
+        c = train_unrolled.torch_load(ck)
+        np.testing.assert_allclose(safetensors_io.load(bundle)["eta"], np.exp(c["model"]["log_eta"].numpy()), rtol=1e-6)
+        inp, mp = self.fx.data["ktgaussian"], self.fx.maps["ktgaussian"]
+        ref = self.reference(bundle, inp, mp, unet=True)
+        rec, _ = self.recon(inp, bundle, mp, unet=True)
+        self.compare(rec, ref)
+
+
 class ReferenceSelfChecks(unittest.TestCase):
     """The PyTorch reference on its own (no C)."""
 
@@ -327,6 +448,25 @@ class ReferenceSelfChecks(unittest.TestCase):
                 self.assertEqual(got, contract_keys(3, shared, dc, 128, 8))
                 sd = {k for k in net.state_dict() if k.startswith("cascades.")}
                 self.assertEqual(sd, {k for k in got if k.startswith("cascades.")})
+
+    def test_unet_bundle_keys_and_padding(self):
+        for shared in (False, True):
+            for dc in ("cg", "soft"):
+                for L in (1, 2, 3, 4):
+                    cfg = unrolled.UnrolledConfig(denoiser="unet", chans=3, pools=L, cascades=2, shared=shared, dc=dc)
+                    net = unrolled.UnrolledNet(cfg)
+                    got = {k: tuple(v.shape) for k, v in unrolled.bundle_tensors(net).items()}
+                    self.assertEqual(got, contract_unet_keys(2, shared, dc, 3, L))
+                    self.assertEqual(unrolled.bundle_metadata(cfg, None, "x")["denoiser"], "unet")
+        # centred zero padding, floor on top/left; the U-Net path returns the native size
+        x = torch.ones(1, 2, 61, 45)
+        p, off = unet_mod.pad_to(x, 8)
+        self.assertEqual((tuple(p.shape[-2:]), off), ((64, 48), (1, 1)))
+        self.assertEqual(float(p[0, 0, 1:62, 1:46].sum()), 61 * 45)
+        self.assertEqual(float(p.sum()), 2 * 61 * 45)
+        net = unrolled.UnrolledNet(unrolled.UnrolledConfig(denoiser="unet", chans=2, pools=3, cascades=1, dc="soft"))
+        z = net.denoise(0, torch.randn(2, 61, 45, dtype=torch.complex64))
+        self.assertEqual(tuple(z.shape), (2, 61, 45))
 
     def test_decoder_shapes_for_several_grids(self):
         for G in (2, 3, 4, 14):
