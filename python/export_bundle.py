@@ -9,6 +9,8 @@ the `__metadata__` of docs/model.md: fmrecon_bundle, denoiser, encoder, encoder_
 checkpoint the run used, recorded in CKPT), taps, grid, feature_size, cascades, shared, dc, cg_iters,
 input, normalisation, training (generated from the run unless --training is given; --note is
 appended). The encoder checkpoint itself is not needed. Written atomically.
+U-Net baseline runs (--denoiser unet) give `cascades.{t}.unet.*` and the metadata fmrecon_bundle,
+denoiser = unet, chans, pools, cascades, shared, dc, cg_iters (cg), normalisation, training.
 
 Importable: export(ckpt_path_or_dict, out_path, training=None, note=None) -> metadata.
 """
@@ -47,8 +49,12 @@ def main(argv=None):
     except (unrolled.BundleError, ValueError, OSError, KeyError) as e:
         print(f"export_bundle: {e}", file=sys.stderr)
         return 1
-    print(f"{a.output}: {meta['cascades']} cascades, F {meta['feature_size']}, grid {meta['grid']}, dc {meta['dc']}, "
-          f"encoder {meta['encoder']} ({meta['encoder_sha256'][:12]}...)")
+    if meta["denoiser"] == "unet":
+        print(f"{a.output}: U-Net baseline, {meta['cascades']} cascades, chans {meta['chans']}, pools {meta['pools']}, "
+              f"dc {meta['dc']}")
+    else:
+        print(f"{a.output}: {meta['cascades']} cascades, F {meta['feature_size']}, grid {meta['grid']}, dc {meta['dc']}, "
+              f"encoder {meta['encoder']} ({meta['encoder_sha256'][:12]}...)")
     return 0
 
 

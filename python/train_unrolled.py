@@ -4,6 +4,7 @@
     train_unrolled.py --encoder biomedclip --encoder-weights ENC.safetensors
         (--cohort DIR | --simulate DIR [--subjects N --sim-seed S ...] | --data IN.h5 ... --maps MAPS.h5 ...)
         [--taps 2,4,6 --grid 14 --feature-size 16 --cascades 4 --shared --dc cg|soft --cg-iters 8]
+    train_unrolled.py --denoiser unet --chans 8 --pools 3 (data as above) [--cascades 4 --shared --dc soft|cg]
         [--lr 1e-3 --batch 2 --steps N --minutes M --threads 2 --seed 0 --l1 1.0]
         [--checkpoint CKPT.pt --checkpoint-every 50 --resume] [-o BUNDLE.safetensors]
 
@@ -27,6 +28,10 @@ per image, averaged over the batch; SSIM as fastMRI's SSIMLoss (7x7 uniform wind
 k2 = 0.03, sample covariance 49/48, valid region), data_range = the target image's maximum.
 Gradients flow through every CG iteration and through the frozen encoder to its input; only the
 decoders and the DC weights (log lambda_t / log eta_t) are trained, with Adam.
+
+The U-Net baseline (--denoiser unet, docs/model.md): fastMRI's U-Net (--chans, --pools) on the
+zero-padded native-size image replaces encoder + UNETR decoder; no encoder (--encoder-weights and
+the encoder options are not used); --dc defaults to soft (E2E-VarNet style), cg is allowed.
 
 Checkpoints (--checkpoint, every --checkpoint-every steps and at the end) hold the model, the
 optimizer, the step, the loss history ([step, loss, SSIM, L1, lr]), the RNG states (torch, numpy
@@ -282,13 +287,16 @@ def save_checkpoint(path, state):
 def config_dict(cfg):
     return {"encoder": cfg.encoder, "width": cfg.width, "taps": list(cfg.taps), "grid": cfg.grid,
             "feature_size": cfg.feature_size, "cascades": cfg.cascades, "shared": bool(cfg.shared), "dc": cfg.dc,
-            "cg_iters": cfg.cg_iters}
+            "cg_iters": cfg.cg_iters, "denoiser": cfg.denoiser, "chans": cfg.chans, "pools": cfg.pools}
 
 
 def training_text(ck):
     a = ck["train"]
     d = ck.get("data_description") or f"{len(ck['data'])} files"
-    return (f"python/train_unrolled.py: {d}; items = single frames, {a['batch']} per step, {ck['step']} steps "
+    net = ""
+    if ck["config"].get("denoiser") == "unet":
+        net = f"U-Net baseline (chans {ck['config']['chans']}, pools {ck['config']['pools']}); "
+    return (f"python/train_unrolled.py: {net}{d}; items = single frames, {a['batch']} per step, {ck['step']} steps "
             f"(Adam lr {a['lr']}{', cosine decay' if a.get('schedule') == 'cosine' else ''}"
             f"{', grad-norm clip ' + str(a['clip']) if a.get('clip') else ''}, seed {a['seed']}); "
             f"loss (1 - SSIM) + {a['l1']} * L1/data_range on |x_T| vs reconstruction_rss "
@@ -364,6 +372,10 @@ def build_parser():
                    help="read items from the files when needed instead of holding every file in memory")
     g.add_argument("--val", nargs="+", metavar="DATA.h5:MAPS.h5", help="files scored (PSNR, SSIM) at the end")
     m = ap.add_argument_group("model")
+    m.add_argument("--denoiser", choices=unrolled.DENOISERS, default="unetr",
+                   help="unetr: frozen encoder + UNETR decoder; unet: the U-Net baseline (no encoder)")
+    m.add_argument("--chans", type=int, default=8, help="unet: channels of the first U-Net level")
+    m.add_argument("--pools", type=int, default=3, help="unet: pooling levels (images padded to multiples of 2**pools)")
     m.add_argument("--encoder", default="biomedclip", help="encoder id or family (as fmrecon encode --encoder)")
     m.add_argument("--encoder-weights", help="frozen encoder checkpoint (safetensors)")
     m.add_argument("--taps", default="2,4,6")
@@ -371,7 +383,7 @@ def build_parser():
     m.add_argument("--feature-size", type=int, default=16)
     m.add_argument("--cascades", type=int, default=4)
     m.add_argument("--shared", action="store_true", help="one decoder for every cascade")
-    m.add_argument("--dc", choices=("cg", "soft"), default="cg")
+    m.add_argument("--dc", choices=("cg", "soft"), default=None, help="default: cg (unetr), soft (unet)")
     m.add_argument("--cg-iters", type=int, default=8)
     m.add_argument("--lambda-init", type=float, default=0.05)
     m.add_argument("--eta-init", type=float, default=0.5)
@@ -435,7 +447,7 @@ def train(a, ap, log):
             raise ValueError(f"{a.checkpoint}: not a train_unrolled checkpoint")
         pairs, desc = [list(p) for p in ck["data"]], ck.get("data_description")
         cfg = unrolled.UnrolledConfig(**ck["config"])
-        enc_path = a.encoder_weights or ck["encoder_path"]
+        enc_path = None if cfg.denoiser == "unet" else (a.encoder_weights or ck["encoder_path"])
         tr = dict(ck["train"])
         # the run's own knobs may change on resume (those given on the command line); the model and
         # data may not; --steps and --minutes always apply to this run
@@ -458,31 +470,43 @@ def train(a, ap, log):
                 pairs, desc = [list(p) for p in cohort["files"]], cohort["description"]
             else:
                 ap.error("no training data: --data/--maps, --cohort or --simulate")
-        if not a.encoder_weights:
-            ap.error("--encoder-weights is required")
-        enc_path = a.encoder_weights
-        try:
-            taps = [int(x) for x in a.taps.split(",")]
-        except ValueError:
-            ap.error(f"--taps '{a.taps}': expected comma-separated integers")
-        cfg = unrolled.UnrolledConfig(encoder=a.encoder, width=0, taps=taps, grid=a.grid, feature_size=a.feature_size,
-                                      cascades=a.cascades, shared=a.shared, dc=a.dc, cg_iters=a.cg_iters)
+        dc = a.dc or ("soft" if a.denoiser == "unet" else "cg")
+        if a.denoiser == "unet":
+            enc_path = None
+            cfg = unrolled.UnrolledConfig(encoder="", width=0, denoiser="unet", chans=a.chans, pools=a.pools,
+                                          cascades=a.cascades, shared=a.shared, dc=dc, cg_iters=a.cg_iters)
+        else:
+            if not a.encoder_weights:
+                ap.error("--encoder-weights is required (unless --denoiser unet)")
+            enc_path = a.encoder_weights
+            try:
+                taps = [int(x) for x in a.taps.split(",")]
+            except ValueError:
+                ap.error(f"--taps '{a.taps}': expected comma-separated integers")
+            cfg = unrolled.UnrolledConfig(encoder=a.encoder, width=0, taps=taps, grid=a.grid,
+                                          feature_size=a.feature_size, cascades=a.cascades, shared=a.shared, dc=dc,
+                                          cg_iters=a.cg_iters)
         tr = {k: getattr(a, k) for k in ("lr", "dc_lr", "schedule", "batch", "steps", "minutes", "l1", "clip", "threads", "seed",
                                          "checkpoint_every", "log_every", "lambda_init", "eta_init", "out_scale")}
 
-    sha = unrolled.sha256_file(enc_path)
-    if ck is not None and sha != ck["encoder_sha256"]:
-        raise ValueError(f"encoder checkpoint {enc_path} has sha256 {sha}, the run was started with {ck['encoder_sha256']}")
-    sd = safetensors_io.load(enc_path)
-    spec = encoders.infer_spec(cfg.encoder, sd)
-    cfg.width = spec.width
-    encoder = unrolled.FrozenEncoder(cfg.encoder, sd, cfg.taps, cfg.grid)
+    sha, encoder = None, None
+    if cfg.denoiser != "unet":
+        sha = unrolled.sha256_file(enc_path)
+        if ck is not None and sha != ck["encoder_sha256"]:
+            raise ValueError(f"encoder checkpoint {enc_path} has sha256 {sha}, the run was started with "
+                             f"{ck['encoder_sha256']}")
+        sd = safetensors_io.load(enc_path)
+        spec = encoders.infer_spec(cfg.encoder, sd)
+        cfg.width = spec.width
+        encoder = unrolled.FrozenEncoder(cfg.encoder, sd, cfg.taps, cfg.grid)
+    cfg.validate()
 
     torch.manual_seed(tr["seed"])
     random.seed(tr["seed"])
     model = unrolled.UnrolledNet(cfg, lam=tr["lambda_init"], eta=tr["eta_init"])
     unrolled.init_decoder_(model, out_scale=tr["out_scale"])
-    model.set_encoder(encoder)
+    if encoder is not None:
+        model.set_encoder(encoder)
     tr.setdefault("dc_lr", None)
     dc_params = [model.log_lambda if cfg.dc == "cg" else model.log_eta]
     dec_params = [p for n, p in model.named_parameters() if n.startswith("cascades.")]
@@ -508,9 +532,13 @@ def train(a, ap, log):
 
     data = CineSet(pairs, lazy=a.lazy)
     nparam = sum(p.numel() for p in model.parameters())
-    log(f"train_unrolled: {len(data.items)} items from {len(pairs)} files; encoder {cfg.encoder} (width {cfg.width}, "
-        f"input {encoder.size}x{encoder.size}), taps {cfg.taps}, grid {cfg.grid} (decoder {cfg.resolution}), F "
-        f"{cfg.feature_size}, {cfg.cascades} cascades{' (shared)' if cfg.shared else ''}, dc {cfg.dc}"
+    if cfg.denoiser == "unet":
+        net = f"U-Net baseline chans {cfg.chans}, pools {cfg.pools} (no encoder)"
+    else:
+        net = (f"encoder {cfg.encoder} (width {cfg.width}, input {encoder.size}x{encoder.size}), taps {cfg.taps}, "
+               f"grid {cfg.grid} (decoder {cfg.resolution}), F {cfg.feature_size}")
+    log(f"train_unrolled: {len(data.items)} items from {len(pairs)} files; {net}, {cfg.cascades} cascades"
+        f"{' (shared)' if cfg.shared else ''}, dc {cfg.dc}"
         f"{' ' + str(cfg.cg_iters) + ' CG iterations' if cfg.dc == 'cg' else ''}; {nparam} trained parameters; "
         f"{torch.get_num_threads()} threads")
 
@@ -518,7 +546,7 @@ def train(a, ap, log):
         return {"format": CKPT_FORMAT, "config": config_dict(cfg), "model": model.state_dict(),
                 "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "history": history,
                 "rng": {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state, "python": random.getstate()},
-                "data": pairs, "data_description": desc, "encoder_path": os.path.abspath(enc_path),
+                "data": pairs, "data_description": desc, "encoder_path": os.path.abspath(enc_path) if enc_path else None,
                 "encoder_sha256": sha, "train": tr, "torch_version": torch.__version__}
 
     t_start = time.time()
@@ -563,7 +591,12 @@ def train(a, ap, log):
             log(f"val {f}: PSNR {psnr:.2f} dB  SSIM {ssim:.4f}")
     if not a.no_export:
         meta = export_bundle.export(a.checkpoint, a.out)
-        log(f"bundle {a.out}: {meta['cascades']} cascades, dc {meta['dc']}, encoder_sha256 {meta['encoder_sha256'][:12]}...")
+        if cfg.denoiser == "unet":
+            log(f"bundle {a.out}: U-Net chans {meta['chans']}, pools {meta['pools']}, {meta['cascades']} cascades, "
+                f"dc {meta['dc']}")
+        else:
+            log(f"bundle {a.out}: {meta['cascades']} cascades, dc {meta['dc']}, "
+                f"encoder_sha256 {meta['encoder_sha256'][:12]}...")
     return 0
 
 

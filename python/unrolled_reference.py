@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference of `fmrecon recon --method unrolled` (docs/model.md), same output layout.
 
-    unrolled_reference.py --bundle B.safetensors --weights ENC.safetensors --input IN.h5 --maps MAPS.h5
+    unrolled_reference.py --bundle B.safetensors [--weights ENC.safetensors] --input IN.h5 --maps MAPS.h5
         -o OUT.h5 [--dtype float32|float64] [--batch N] [--threads N]
 
 IN.h5: an fmrecon/fastMRI-style cine file: `kspace` (frames, slices, coils, h, w) or (slices, coils,
@@ -14,11 +14,13 @@ cascade's output), `image` = x_T complex64 and `reconstruction` = |x_T| float32 
 scores). Items (frame, slice) are independent; --batch of them go through the network at once.
 The file is written under a temporary name and renamed when complete.
 
-The bundle's `encoder_sha256` must be the SHA-256 of --weights (else: error, no output).
+For unetr bundles the bundle's `encoder_sha256` must be the SHA-256 of --weights (else: error, no
+output); U-Net baseline bundles (`denoiser = "unet"`) need no --weights.
 
 Importable:
     make_random_bundle(path, encoder_ckpt, family, taps=(2, 4, 6), grid=..., feature_size=4,
                        cascades=2, shared=False, dc="cg", cg_iters=5, seed=0, ...) -> metadata
+    make_random_bundle(path, denoiser="unet", chans=4, pools=2, cascades=2, dc="soft", ...)
     read_cine(path), read_maps(path), run_reference(bundle, weights, kspace, mask, maps, dtype, batch)
 """
 import argparse
@@ -36,27 +38,32 @@ from fmrecon_ref import encoders, safetensors_io, unrolled  # noqa: E402
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def make_random_bundle(path, encoder_ckpt, family, taps=(2, 4, 6), grid=None, feature_size=4, cascades=2,
+def make_random_bundle(path, encoder_ckpt=None, family=None, taps=(2, 4, 6), grid=None, feature_size=4, cascades=2,
                        shared=False, dc="cg", cg_iters=5, seed=0, dc_values=None, out_scale=0.1,
                        encoder_sha256=None, training="random decoder weights (test bundle), not trained",
-                       drop_keys=()):
-    """Write a bundle with random decoder weights for the encoder checkpoint `encoder_ckpt`.
-    The decoder output is scaled so that D(u) is ~out_scale (normalised units): well-conditioned
-    O(1) cascades. grid defaults to the checkpoint's position-table grid. dc_values: lambda_t (cg,
-    default 0.05, 0.1, ...) or eta_t (soft, default 0.5, 0.6, ...). encoder_sha256 overrides the
-    checkpoint's hash (to test the mismatch error); drop_keys removes tensors (to test that error).
-    Returns the metadata written."""
-    sd = safetensors_io.load(encoder_ckpt)
-    spec = encoders.infer_spec(family, sd)
-    cfg = unrolled.UnrolledConfig(encoder=family, width=spec.width, taps=list(taps),
-                                  grid=int(grid or spec.pos_grid), feature_size=feature_size, cascades=cascades,
-                                  shared=shared, dc=dc, cg_iters=cg_iters)
+                       drop_keys=(), denoiser="unetr", chans=4, pools=2):
+    """Write a bundle with random denoiser weights. unetr: a UNETR decoder for the encoder checkpoint
+    `encoder_ckpt` of `family` (grid defaults to the checkpoint's position-table grid); unet: fastMRI's
+    U-Net(chans, pools), no encoder (encoder_ckpt, family, taps, grid, feature_size unused).
+    The denoiser output is scaled so that D(u) is ~out_scale (normalised units): well-conditioned
+    O(1) cascades. dc_values: lambda_t (cg, default 0.05, 0.1, ...) or eta_t (soft, default 0.5,
+    0.6, ...). encoder_sha256 overrides the checkpoint's hash (to test the mismatch error);
+    drop_keys removes tensors (to test that error). Returns the metadata written."""
+    if denoiser == "unet":
+        cfg = unrolled.UnrolledConfig(encoder="", width=0, denoiser="unet", chans=chans, pools=pools,
+                                      cascades=cascades, shared=shared, dc=dc, cg_iters=cg_iters)
+    else:
+        sd = safetensors_io.load(encoder_ckpt)
+        spec = encoders.infer_spec(family, sd)
+        cfg = unrolled.UnrolledConfig(encoder=family, width=spec.width, taps=list(taps),
+                                      grid=int(grid or spec.pos_grid), feature_size=feature_size, cascades=cascades,
+                                      shared=shared, dc=dc, cg_iters=cg_iters)
     torch.manual_seed(seed)
     model = unrolled.init_decoder_(unrolled.UnrolledNet(cfg), out_scale=out_scale, seed=seed)
     if dc_values is None:
         dc_values = [0.05 * (1 + t) if dc == "cg" else 0.5 + 0.1 * t for t in range(cascades)]
     model.set_dc_weights(dc_values)
-    sha = encoder_sha256 or unrolled.sha256_file(encoder_ckpt)
+    sha = None if denoiser == "unet" else (encoder_sha256 or unrolled.sha256_file(encoder_ckpt))
     meta = unrolled.bundle_metadata(cfg, sha, training)
     tensors = unrolled.bundle_tensors(model)
     for k in drop_keys:
@@ -159,7 +166,8 @@ def write_output(path, cascades, attrs=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", required=True)
-    ap.add_argument("--weights", required=True, help="encoder checkpoint (safetensors) the bundle was trained with")
+    ap.add_argument("--weights", help="encoder checkpoint (safetensors) the bundle was trained with "
+                    "(unetr bundles; not needed for denoiser = unet)")
     ap.add_argument("--input", required=True)
     ap.add_argument("--maps", required=True)
     ap.add_argument("-o", "--output", required=True)

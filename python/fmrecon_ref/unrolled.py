@@ -5,7 +5,8 @@ Implements docs/model.md exactly (that page is the contract with the C inference
     x_0 = A^H y
     for t = 0 .. T-1:
         s = max|x_t| (1 if zero);  u = x_t / s
-        z_t = x_t + s * D_t(u)                       D_t: frozen encoder + UNETR decoder
+        z_t = x_t + s * D_t(u)                       D_t: frozen encoder + UNETR decoder ("unetr"),
+                                                     or fastMRI's U-Net on the padded image ("unet")
         x_{t+1} = DC_t(z_t, x_t)                     "cg": (A^H A + lambda_t I) x = A^H y + lambda_t z_t,
                                                      CG from z_t, exactly cg_iters iterations
                                                      "soft": z_t - eta_t A^H (A x_t - y)
@@ -20,9 +21,15 @@ bundles store the values themselves (`lambda`, `eta`), as the contract says.
 Public API
     UnrolledConfig, UnrolledNet(config, encoder=None), FrozenEncoder(model_id, state_dict, taps, grid)
     UnrolledNet.forward(y, mask, maps, return_cascades=True) -> (x_T, [x_0 .. x_T]) or x_T
-    load_bundle(path, encoder_ckpt, dtype=torch.float32) -> UnrolledNet (sha-256 of the checkpoint checked)
+    load_bundle(path, encoder_ckpt=None, dtype=torch.float32) -> UnrolledNet (unetr: sha-256 of the
+        checkpoint checked; unet: no encoder, encoder_ckpt is not needed)
     save_bundle(path, model, metadata) ; bundle_tensors(model) ; expected_bundle_shapes(config)
+    bundle_metadata(cfg, encoder_sha256, training) ; unet_shapes(chans, pools) ; init_decoder_(model)
     sha256_file(path), read_bundle_metadata(path)
+
+The U-Net baseline (`denoiser = "unet"`, UnrolledConfig(denoiser="unet", chans=C, pools=L)): each
+cascade holds `unet` = fmrecon_ref.unet.Unet(C, L) (state_dict keys `cascades.{t}.unet.*`, fastMRI's
+names) instead of `decoder`; the encoder fields of the configuration are unused.
 """
 import hashlib
 import math
@@ -34,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import encoders, mri, safetensors_io
+from .unet import Unet, pad_to
 
 BUNDLE_VERSION = "1"
 ENCODER_STATS = {  # docs/encoders.md, input mapping step 4
@@ -43,6 +51,9 @@ ENCODER_STATS = {  # docs/encoders.md, input mapping step 4
 }
 REQUIRED_METADATA = ("fmrecon_bundle", "denoiser", "encoder", "encoder_sha256", "taps", "grid", "feature_size",
                      "cascades", "shared", "dc", "input", "normalisation", "training")
+# denoiser = "unet": no encoder keys (docs/model.md); `normalisation` and `training` are written too
+REQUIRED_METADATA_UNET = ("fmrecon_bundle", "denoiser", "chans", "pools", "cascades", "shared", "dc")
+DENOISERS = ("unetr", "unet")
 IN_EPS = 1e-5
 LRELU_SLOPE = 0.01
 
@@ -270,12 +281,23 @@ class UnrolledConfig:
     shared: bool = False
     dc: str = "cg"
     cg_iters: int = 8
+    denoiser: str = "unetr"           # "unetr" (frozen encoder + UNETR decoder) or "unet" (the baseline)
+    chans: int = 8                    # unet: channels of the first level, C
+    pools: int = 3                    # unet: pooling levels, L (inputs padded to multiples of 2**L)
 
     def validate(self):
+        if self.denoiser not in DENOISERS:
+            raise BundleError(f"denoiser '{self.denoiser}': expected unetr or unet")
         if self.dc not in ("cg", "soft"):
             raise BundleError(f"dc '{self.dc}': expected cg or soft")
         if self.cascades < 1:
             raise BundleError(f"cascades {self.cascades}: expected >= 1")
+        if self.dc == "cg" and self.cg_iters < 0:
+            raise BundleError(f"cg_iters {self.cg_iters}: expected >= 0")
+        if self.denoiser == "unet":
+            if self.chans < 1 or not 1 <= self.pools <= 8:
+                raise BundleError(f"chans {self.chans}, pools {self.pools}: expected chans >= 1, 1 <= pools <= 8")
+            return self
         if self.feature_size < 1 or self.width < 1 or self.grid < 1:
             raise BundleError("feature_size, width and grid must be positive")
         if len(self.taps) not in (3, 4):
@@ -292,13 +314,27 @@ class UnrolledConfig:
 class Cascade(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        self.decoder = UNETRDecoder(cfg.width, cfg.feature_size)
+        if cfg.denoiser == "unet":
+            self.unet = Unet(cfg.chans, cfg.pools)
+        else:
+            self.decoder = UNETRDecoder(cfg.width, cfg.feature_size)
+
+    @property
+    def net(self):
+        """The trained denoiser module of this cascade (UNETR decoder or U-Net)."""
+        return self.unet if hasattr(self, "unet") else self.decoder
+
+    @property
+    def out_conv(self):
+        """The final 1x1 convolution (with bias) of the denoiser."""
+        return self.unet.up_conv[-1][1] if hasattr(self, "unet") else self.decoder.out
 
 
 class UnrolledNet(nn.Module):
     """docs/model.md's network. Parameters: `log_lambda` [T] (dc = cg) or `log_eta` [T] (dc = soft),
-    and `cascades.{t}.decoder.*` (one cascade when shared). The frozen encoder is attached with
-    set_encoder() (not needed to build, train-state-load or export the bundle tensors)."""
+    and `cascades.{t}.decoder.*` (unetr) or `cascades.{t}.unet.*` (unet), one cascade when shared.
+    The frozen encoder (unetr only) is attached with set_encoder() (not needed to build,
+    train-state-load or export the bundle tensors)."""
 
     def __init__(self, cfg, encoder=None, lam=0.1, eta=0.5):
         super().__init__()
@@ -315,6 +351,8 @@ class UnrolledNet(nn.Module):
 
     # -- encoder -------------------------------------------------------------------------------
     def set_encoder(self, encoder):
+        if self.cfg.denoiser == "unet":
+            raise BundleError("the U-Net baseline (denoiser = unet) takes no encoder")
         if encoder.width != self.cfg.width:
             raise BundleError(f"encoder width {encoder.width} does not match the decoder's {self.cfg.width}")
         if encoder.grid != self.cfg.grid or list(encoder.taps) != list(self.cfg.taps):
@@ -336,21 +374,27 @@ class UnrolledNet(nn.Module):
             p.copy_(torch.log(v).to(p.dtype))  # eta = 0 -> -inf -> exp() gives exactly 0
 
     def decoder(self, t):
-        return self.cascades[0 if self.cfg.shared else t].decoder
+        """The denoiser network of cascade t: the UNETR decoder (unetr) or the U-Net (unet)."""
+        return self.cascades[0 if self.cfg.shared else t].net
 
     @property
     def real_dtype(self):
-        return self.cascades[0].decoder.out.weight.dtype
+        return self.cascades[0].out_conv.weight.dtype
 
     # -- network -------------------------------------------------------------------------------
     def denoise(self, t, x):
         """z_t = x + s * D_t(x / s), s = max|x| per image (1 if zero)."""
-        if self.encoder is None:
-            raise BundleError("no encoder attached (UnrolledNet.set_encoder)")
         B, h, w = x.shape
         s = torch.amax(torch.abs(x).reshape(B, -1), dim=1)
         s = torch.where(s > 0, s, torch.ones_like(s)).view(-1, 1, 1)
         u = x / s
+        if self.cfg.denoiser == "unet":
+            # [Re u, Im u] at the native size, zero-padded (centred) to multiples of 2**pools, cropped back
+            img, (oy, ox) = pad_to(mri.complex_to_channels(u), 2 ** self.cfg.pools)
+            out = self.decoder(t)(img)[..., oy:oy + h, ox:ox + w]
+            return x + s * mri.channels_to_complex(out)
+        if self.encoder is None:
+            raise BundleError("no encoder attached (UnrolledNet.set_encoder)")
         feats = self.encoder(u)
         R = self.cfg.resolution
         img = mri.resize(mri.complex_to_channels(u), (R, R))
@@ -385,13 +429,39 @@ class UnrolledNet(nn.Module):
 # Bundles
 # ----------------------------------------------------------------------------------------------
 
+def unet_shapes(chans, pools):
+    """{key: shape} of fastMRI's U-Net(in 2, out 2, chans, pools), keys relative to `cascades.{t}.unet.`
+    (docs/model.md, the U-Net baseline)."""
+    C, L = chans, pools
+    s = {}
+
+    def block(prefix, cin, cout):
+        s[prefix + "layers.0.weight"] = (cout, cin, 3, 3)
+        s[prefix + "layers.4.weight"] = (cout, cout, 3, 3)
+
+    block("down_sample_layers.0.", 2, C)
+    for i in range(1, L):
+        block(f"down_sample_layers.{i}.", C * 2 ** (i - 1), C * 2 ** i)
+    block("conv.", C * 2 ** (L - 1), C * 2 ** L)
+    for i in range(L):
+        ch = C * 2 ** (L - 1 - i)  # output channels of up level i
+        s[f"up_transpose_conv.{i}.layers.0.weight"] = (2 * ch, ch, 2, 2)
+        block(f"up_conv.{i}." + ("0." if i == L - 1 else ""), 2 * ch, ch)
+    s[f"up_conv.{L - 1}.1.weight"] = (2, C, 1, 1)
+    s[f"up_conv.{L - 1}.1.bias"] = (2,)
+    return s
+
+
 def expected_bundle_shapes(cfg):
     """{key: shape} of every tensor a bundle for cfg holds (docs/model.md table)."""
     s = {("lambda" if cfg.dc == "cg" else "eta"): (cfg.cascades,)}
-    dec = decoder_shapes(cfg.width, cfg.feature_size)
+    if cfg.denoiser == "unet":
+        dec, name = unet_shapes(cfg.chans, cfg.pools), "unet"
+    else:
+        dec, name = decoder_shapes(cfg.width, cfg.feature_size), "decoder"
     for t in range(1 if cfg.shared else cfg.cascades):
         for k, v in dec.items():
-            s[f"cascades.{t}.decoder.{k}"] = v
+            s[f"cascades.{t}.{name}.{k}"] = v
     return s
 
 
@@ -409,6 +479,24 @@ def bundle_tensors(model):
 
 
 def bundle_metadata(cfg, encoder_sha256, training, extra=None):
+    """The `__metadata__` of docs/model.md for cfg (encoder_sha256 is ignored for denoiser = unet)."""
+    if cfg.denoiser == "unet":
+        meta = {
+            "fmrecon_bundle": BUNDLE_VERSION,
+            "denoiser": "unet",
+            "chans": str(int(cfg.chans)),
+            "pools": str(int(cfg.pools)),
+            "cascades": str(int(cfg.cascades)),
+            "shared": "1" if cfg.shared else "0",
+            "dc": cfg.dc,
+            "normalisation": "max",
+            "training": training,
+        }
+        if cfg.dc == "cg":
+            meta["cg_iters"] = str(int(cfg.cg_iters))
+        for k, v in (extra or {}).items():
+            meta.setdefault(str(k), str(v))
+        return meta
     meta = {
         "fmrecon_bundle": BUNDLE_VERSION,
         "denoiser": "unetr",
@@ -432,18 +520,22 @@ def bundle_metadata(cfg, encoder_sha256, training, extra=None):
 
 
 def save_bundle(path, model, metadata):
-    """Write model as a bundle (safetensors, all F32). `metadata` must give at least encoder_sha256
-    and training (free text); the structural keys come from model.cfg and win over `metadata`."""
+    """Write model as a bundle (safetensors, all F32). `metadata` must give at least training (free
+    text: data, masks, loss, date) and, for unetr, encoder_sha256; the structural keys come from
+    model.cfg and win over `metadata`."""
     md = dict(metadata or {})
     sha = md.pop("encoder_sha256", None)
     training = md.pop("training", None)
-    if not sha or len(sha) != 64:
+    unet = model.cfg.denoiser == "unet"
+    if unet:
+        sha = None
+    elif not sha or len(sha) != 64:
         raise BundleError("save_bundle needs metadata['encoder_sha256'] (hex SHA-256 of the encoder checkpoint)")
     if training is None:
         raise BundleError("save_bundle needs metadata['training'] (free text: data, masks, loss, date)")
-    structural = set(REQUIRED_METADATA) | {"cg_iters"}
+    structural = set(REQUIRED_METADATA) | set(REQUIRED_METADATA_UNET) | {"cg_iters"}
     extra = {k: v for k, v in md.items() if k not in structural}
-    meta = bundle_metadata(model.cfg, sha.lower(), str(training), extra)
+    meta = bundle_metadata(model.cfg, sha.lower() if sha else None, str(training), extra)
     safetensors_io.save(path, bundle_tensors(model), metadata=meta, dtype="F32")
     return meta
 
@@ -464,6 +556,38 @@ def _int_meta(meta, key, path, minimum=None):
     if minimum is not None and v < minimum:
         raise BundleError(f"{path}: metadata '{key}' = {v} must be >= {minimum}")
     return v
+
+
+def _common_meta(meta, path):
+    """Checks shared by both denoisers: version, dc, cg_iters, shared, normalisation."""
+    if meta["fmrecon_bundle"] != BUNDLE_VERSION:
+        raise BundleError(f"{path}: bundle format '{meta['fmrecon_bundle']}' (this reader knows '{BUNDLE_VERSION}')")
+    if meta.get("normalisation", "max") != "max":
+        raise BundleError(f"{path}: metadata 'normalisation' = '{meta['normalisation']}' (only 'max' is implemented)")
+    if meta["dc"] not in ("cg", "soft"):
+        raise BundleError(f"{path}: metadata 'dc' = '{meta['dc']}' (expected cg or soft)")
+    if meta["dc"] == "cg" and "cg_iters" not in meta:
+        raise BundleError(f"{path}: bundle metadata lacks 'cg_iters' (needed with dc = cg)")
+    if meta["shared"] not in ("0", "1"):
+        raise BundleError(f"{path}: metadata 'shared' = '{meta['shared']}' (expected 0 or 1)")
+
+
+def unet_config_from_metadata(meta, path):
+    """UnrolledConfig of a `denoiser = "unet"` bundle (no encoder keys)."""
+    for k in REQUIRED_METADATA_UNET:
+        if k not in meta:
+            raise BundleError(f"{path}: bundle metadata lacks '{k}'")
+    if meta["denoiser"] != "unet":
+        raise BundleError(f"{path}: metadata 'denoiser' = '{meta['denoiser']}' (expected 'unet')")
+    _common_meta(meta, path)
+    cfg = UnrolledConfig(encoder="", width=0, denoiser="unet", chans=_int_meta(meta, "chans", path, 1),
+                         pools=_int_meta(meta, "pools", path, 1), cascades=_int_meta(meta, "cascades", path, 1),
+                         shared=meta["shared"] == "1", dc=meta["dc"],
+                         cg_iters=_int_meta(meta, "cg_iters", path, 0) if meta["dc"] == "cg" else 0)
+    try:
+        return cfg.validate()
+    except BundleError as e:
+        raise BundleError(f"{path}: {e}") from None
 
 
 def config_from_metadata(meta, path, width):
@@ -495,10 +619,16 @@ def config_from_metadata(meta, path, width):
         raise BundleError(f"{path}: {e}") from None
 
 
-def load_bundle(path, encoder_ckpt, dtype=torch.float32, encoder_state_dict=None, check_sha=True):
-    """The network of bundle `path` with the frozen encoder read from `encoder_ckpt`, in `dtype`
-    (float32 or float64). The checkpoint's SHA-256 must equal the bundle's `encoder_sha256`."""
+def load_bundle(path, encoder_ckpt=None, dtype=torch.float32, encoder_state_dict=None, check_sha=True):
+    """The network of bundle `path` in `dtype` (float32 or float64). unetr bundles: with the frozen
+    encoder read from `encoder_ckpt`, whose SHA-256 must equal the bundle's `encoder_sha256`.
+    unet bundles (`denoiser = "unet"`): no encoder; encoder_ckpt is ignored and may be None."""
     header, meta = read_bundle_metadata(path)
+    if meta.get("denoiser") == "unet":
+        cfg = unet_config_from_metadata(meta, path)
+        return _finish_load(path, header, meta, cfg, dtype)
+    if encoder_ckpt is None and encoder_state_dict is None:
+        raise BundleError(f"{path}: a '{meta.get('denoiser', 'unetr')}' bundle needs its encoder checkpoint (--weights)")
     if "encoder_sha256" not in meta:
         raise BundleError(f"{path}: bundle metadata lacks 'encoder_sha256'")
     if check_sha:
@@ -514,6 +644,15 @@ def load_bundle(path, encoder_ckpt, dtype=torch.float32, encoder_state_dict=None
     except encoders.EncoderError as e:
         raise BundleError(f"{encoder_ckpt}: {e}") from None
     cfg = config_from_metadata(meta, path, spec.width)
+    try:
+        enc = FrozenEncoder(cfg.encoder, sd, cfg.taps, cfg.grid)
+    except encoders.EncoderError as e:
+        raise BundleError(f"{encoder_ckpt}: {e}") from None
+    return _finish_load(path, header, meta, cfg, dtype, enc)
+
+
+def _finish_load(path, header, meta, cfg, dtype, enc=None):
+    """Shape checks, tensors, DC weights; the frozen model in dtype (encoder attached if given)."""
     want = expected_bundle_shapes(cfg)
     for k, shape in want.items():
         if k not in header:
@@ -524,16 +663,13 @@ def load_bundle(path, encoder_ckpt, dtype=torch.float32, encoder_state_dict=None
     extra = sorted(set(header) - set(want))
     if extra:
         raise BundleError(f"{path}: unexpected tensor '{extra[0]}' in the bundle "
-                          f"({'shared' if cfg.shared else 'per-cascade'} decoder, {cfg.cascades} cascades, dc {cfg.dc})")
+                          f"({'shared' if cfg.shared else 'per-cascade'} {'U-Net' if cfg.denoiser == 'unet' else 'decoder'}, "
+                          f"{cfg.cascades} cascades, dc {cfg.dc})")
     tensors = safetensors_io.load(path)
     dcw = tensors["lambda" if cfg.dc == "cg" else "eta"].astype(np.float64)
     if not np.all(np.isfinite(dcw)) or (cfg.dc == "cg" and np.any(dcw <= 0)) or np.any(dcw < 0):
         raise BundleError(f"{path}: {'lambda must be > 0' if cfg.dc == 'cg' else 'eta must be >= 0'} "
                           f"and finite, got {dcw.tolist()}")
-    try:
-        enc = FrozenEncoder(cfg.encoder, sd, cfg.taps, cfg.grid)
-    except encoders.EncoderError as e:
-        raise BundleError(f"{encoder_ckpt}: {e}") from None
     model = UnrolledNet(cfg)
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()
                            if k.startswith("cascades.")}, strict=False)
@@ -542,7 +678,8 @@ def load_bundle(path, encoder_ckpt, dtype=torch.float32, encoder_state_dict=None
         raise BundleError(f"{path}: bundle lacks tensor '{missing[0]}'")
     model = model.to(dtype)
     model.set_dc_weights(dcw)
-    model.set_encoder(enc)
+    if enc is not None:
+        model.set_encoder(enc)
     model.metadata = dict(meta)
     model.eval()
     for p in model.parameters():
@@ -551,12 +688,13 @@ def load_bundle(path, encoder_ckpt, dtype=torch.float32, encoder_state_dict=None
 
 
 def init_decoder_(model, out_scale=0.1, seed=None):
-    """Re-initialise every decoder: PyTorch's default conv init, then the output conv scaled so that
-    D(u) is ~out_scale in magnitude (normalised units) with a zero bias."""
+    """Re-initialise every denoiser (UNETR decoder or U-Net): He-normal conv weights (zero biases),
+    then the output conv scaled so that D(u) is ~out_scale in magnitude (normalised units) with a
+    zero bias."""
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     with torch.no_grad():
         for casc in model.cascades:
-            for m in casc.decoder.modules():
+            for m in casc.net.modules():
                 if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                     fan_in = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
                     if isinstance(m, nn.ConvTranspose2d):  # [in, out, k, k]: fan-in of the scatter
@@ -565,8 +703,8 @@ def init_decoder_(model, out_scale=0.1, seed=None):
                     m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
                     if m.bias is not None:
                         m.bias.zero_()
-            o = casc.decoder.out
-            # d0 is a LeakyReLU of an instance-normalised sum: ~unit second moment per channel
+            o = casc.out_conv
+            # its input is a LeakyReLU of an instance-normalised tensor: ~O(1) second moment per channel
             o.weight.copy_(torch.randn(o.weight.shape, generator=g) * (out_scale / math.sqrt(o.weight.shape[1])))
             o.bias.zero_()
     return model
