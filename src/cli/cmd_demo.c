@@ -138,7 +138,7 @@ fmr_err fmr_cmd_demo(fmr_cli *cli, int argc, char **argv)
              "(%zu ACS lines; %.2f with them), %d rank%s",
              nsub, p.frames, p.slices, p.coils, p.h, p.w, accel, acs, ms.accel, cli->size, cli->size > 1 ? "s" : "");
     if (cli->rank == 0)
-        printf("%-8s %-7s %4s %9s %7s %9s %8s\n", "subject", "method", "R", "PSNR(dB)", "SSIM", "NMSE", "time(s)");
+        printf("%-8s %-9s %4s %9s %7s %9s %8s\n", "subject", "method", "R", "PSNR(dB)", "SSIM", "NMSE", "time(s)");
     double sum_psnr[MAXM] = {0}, sum_ssim[MAXM] = {0};
     for (size_t s = 0; s < nsub; s++) {
         char in[4200], out[4300];
@@ -172,7 +172,7 @@ fmr_err fmr_cmd_demo(fmr_cli *cli, int argc, char **argv)
             err = fmr_eval_files(in, out, FMR_EVAL_FASTMRI, &vm);
             if (!err) err = fmr_h5_read_floats(out, "reconstruction", 4, &nd, d, &vols[k + 1]);
             if (err) break;
-            printf("%-8zu %-7s %4ld %9.2f %7.4f %9.5f %8.2f\n", s, methods[k]->name, accel, vm.psnr, vm.ssim,
+            printf("%-8zu %-9s %4ld %9.2f %7.4f %9.5f %8.2f\n", s, methods[k]->name, accel, vm.psnr, vm.ssim,
                    vm.nmse, st.seconds);
             fflush(stdout);
             sum_psnr[k] += vm.psnr;
@@ -189,7 +189,7 @@ fmr_err fmr_cmd_demo(fmr_cli *cli, int argc, char **argv)
     if (cli->rank == 0) {
         printf("mean over %zu subjects:\n", nsub);
         for (size_t k = 0; k < nm; k++)
-            printf("  %-7s PSNR %6.2f dB  SSIM %.4f\n", methods[k]->name, sum_psnr[k] / (double)nsub,
+            printf("  %-9s PSNR %6.2f dB  SSIM %.4f\n", methods[k]->name, sum_psnr[k] / (double)nsub,
                    sum_ssim[k] / (double)nsub);
         printf("inputs, reconstructions and previews (preview_NNN.png) are in %s/\n", dir);
     }
