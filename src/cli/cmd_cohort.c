@@ -4,6 +4,7 @@
  * SLURM job array each task takes its shard from the array variables. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -345,7 +347,23 @@ static fmr_err do_subject(fmr_cli *cli, const manifest *m, const subject *s)
     return err;
 }
 
+static fmr_err write_summary_locked(const manifest *m);
+
+/* Array tasks finish concurrently: the summary is rebuilt from the markers under an exclusive
+ * lock, and every task writes its own markers before taking it, so whichever task rebuilds last
+ * sees every finished subject. */
 static fmr_err write_summary(const manifest *m)
+{
+    char lock[4400];
+    snprintf(lock, sizeof lock, "%s/markers/summary.lock", m->out);
+    int fd = open(lock, O_CREAT | O_RDWR, 0644);
+    if (fd >= 0) flock(fd, LOCK_EX);
+    fmr_err err = write_summary_locked(m);
+    if (fd >= 0) flock(fd, LOCK_UN), close(fd);
+    return err;
+}
+
+static fmr_err write_summary_locked(const manifest *m)
 {
     char csv[4400], js[4400];
     snprintf(csv, sizeof csv, "%s/summary.csv", m->out);
