@@ -11,7 +11,8 @@ pkgs=(
     libhdf5-openmpi-dev
     libcjson-dev libssl-dev libxml2-dev liblapacke-dev libopenblas0-pthread libpng-dev
     libcmocka-dev valgrind clang libclang-rt-14-dev
-    python3-numpy python3-h5py python3-scipy python3-skimage python3-torch
+    slurm-wlm munge
+    python3-numpy python3-h5py python3-scipy python3-skimage python3-torch python3-matplotlib
     bart
 )
 missing=()
