@@ -62,6 +62,34 @@ static int parse_list(const char *text, int *v, int max)
     return n;
 }
 
+/* A random checkpoint of a published layout (speed does not depend on the values), written
+ * to a temporary file that PyTorch can read too; path receives its name. */
+static fmr_err bench_checkpoint(const char *id, int blocks, int grid, const char *tag, char *path, size_t n)
+{
+    void *buf;
+    size_t len;
+    FMR_TRY(fmr_encoder_synthesize(id, blocks, grid, 1, &buf, &len));
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(path, n, "%s/fmr-bench-%s-%s-%d.safetensors", tmp, tag, id, (int)getpid());
+    FILE *f = fopen(path, "wb");
+    fmr_err err = (!f || fwrite(buf, 1, len, f) != len)
+                      ? fmr_error(FMR_ERR_IO, "%s: cannot write the benchmark checkpoint", path)
+                      : FMR_OK;
+    if (f) fclose(f);
+    free(buf);
+    return err;
+}
+
+static fmr_err write_json(const char *path, const cJSON *o)
+{
+    char *js = cJSON_Print(o);
+    FILE *f = js ? fopen(path, "w") : NULL;
+    fmr_err err = (!f || fputs(js, f) < 0) ? fmr_error(FMR_ERR_IO, "%s: cannot write", path) : FMR_OK;
+    if (f && fclose(f) != 0 && !err) err = fmr_error(FMR_ERR_IO, "%s: cannot write", path);
+    free(js);
+    return err;
+}
+
 /* Seconds per image of the PyTorch reference, or a negative value when unavailable. */
 static double torch_time(const bench_opts *o, const char *fam, const char *ckpt, int batch,
                          int threads)
@@ -94,20 +122,8 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
     int width, patch;
     FMR_TRY(fmr_encoder_parse_id(id, &fam, &width, &patch));
     const int grid = fam == FMR_ENC_DINOV2 ? 37 : 224 / patch, S = 224;
-    void *buf;
-    size_t len;
-    FMR_TRY(fmr_encoder_synthesize(id, (int)o->blocks, grid, 1, &buf, &len));
     char path[512];
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(path, sizeof path, "%s/fmr-bench-%s-%d.safetensors", tmp, id, (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len) {
-        if (f) fclose(f);
-        free(buf);
-        return fmr_error(FMR_ERR_IO, "%s: cannot write the benchmark checkpoint", path);
-    }
-    fclose(f);
-    free(buf);
+    FMR_TRY(bench_checkpoint(id, (int)o->blocks, grid, "encoder", path, sizeof path));
     fmr_encoder *enc = NULL;
     fmr_err err = fmr_encoder_create(path, id, (int)o->blocks, &enc);
     const int layer = (int)o->blocks;
@@ -260,11 +276,7 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
         err = bench_model(&o, id, batches, nb, threads, arr);
     free(list);
     if (!err && o.json) {
-        char *s = cJSON_Print(root);
-        FILE *f = fopen(o.json, "w");
-        if (!f || fputs(s, f) < 0) err = fmr_error(FMR_ERR_IO, "%s: cannot write", o.json);
-        if (f) fclose(f);
-        free(s);
+        err = write_json(o.json, root);
     }
     cJSON_Delete(root);
     return err;
@@ -407,19 +419,9 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     fmr_encoder_family fam;
     int width, patch;
     FMR_TRY(fmr_encoder_parse_id(id, &fam, &width, &patch));
-    void *buf;
-    size_t len;
-    FMR_TRY(
-        fmr_encoder_synthesize(id, deepest, fam == FMR_ENC_DINOV2 ? 37 : (int)grid, 1, &buf, &len));
     char path[512];
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(path, sizeof path, "%s/fmr-bench-unrolled-%d.safetensors", tmp, (int)getpid());
-    FILE *f = fopen(path, "wb");
-    fmr_err err = (!f || fwrite(buf, 1, len, f) != len)
-                      ? fmr_error(FMR_ERR_IO, "%s: cannot write", path)
-                      : FMR_OK;
-    if (f) fclose(f);
-    free(buf);
+    fmr_err err = bench_checkpoint(id, deepest, fam == FMR_ENC_DINOV2 ? 37 : (int)grid, "unrolled", path, sizeof path);
     if (!err) err = fmr_encoder_create(path, id, deepest, &u.enc);
     int tokens = 0;
     const size_t hw = H * W, B = (size_t)batch;
@@ -516,11 +518,7 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
             cJSON_AddNumberToObject(o, "dc_ms_per_frame_cascade", 1e3 * t_dc);
             cJSON_AddNumberToObject(o, "io_ms_per_frame", 1e3 * t_io);
             cJSON_AddNumberToObject(o, "total_ms_per_frame", 1e3 * total);
-            char *js = cJSON_Print(o);
-            FILE *jf = fopen(json, "w");
-            if (!jf || fputs(js, jf) < 0) err = fmr_error(FMR_ERR_IO, "%s: cannot write", json);
-            if (jf) fclose(jf);
-            free(js);
+            err = write_json(json, o);
             cJSON_Delete(o);
         }
     }
@@ -724,11 +722,7 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
                 cJSON_AddNumberToObject(e, sc_names[k], all[r * SC_N + k]);
             cJSON_AddItemToArray(ranks, e);
         }
-        char *js = cJSON_Print(o);
-        FILE *f = fopen(json, "w");
-        if (!f || fputs(js, f) < 0) err = fmr_error(FMR_ERR_IO, "%s: cannot write", json);
-        if (f) fclose(f);
-        free(js);
+        err = write_json(json, o);
         cJSON_Delete(o);
     }
     free(all);
