@@ -480,44 +480,19 @@ def bundle_tensors(model):
 
 def bundle_metadata(cfg, encoder_sha256, training, extra=None):
     """The `__metadata__` of docs/model.md for cfg (encoder_sha256 is ignored for denoiser = unet)."""
+    meta = {"fmrecon_bundle": BUNDLE_VERSION, "denoiser": cfg.denoiser, "cascades": str(int(cfg.cascades)),
+            "shared": "1" if cfg.shared else "0", "dc": cfg.dc, "normalisation": "max", "training": training}
     if cfg.denoiser == "unet":
-        meta = {
-            "fmrecon_bundle": BUNDLE_VERSION,
-            "denoiser": "unet",
-            "chans": str(int(cfg.chans)),
-            "pools": str(int(cfg.pools)),
-            "cascades": str(int(cfg.cascades)),
-            "shared": "1" if cfg.shared else "0",
-            "dc": cfg.dc,
-            "normalisation": "max",
-            "training": training,
-        }
-        if cfg.dc == "cg":
-            meta["cg_iters"] = str(int(cfg.cg_iters))
-        for k, v in (extra or {}).items():
-            meta.setdefault(str(k), str(v))
-        return meta
-    meta = {
-        "fmrecon_bundle": BUNDLE_VERSION,
-        "denoiser": "unetr",
-        "encoder": cfg.encoder,
-        "encoder_sha256": encoder_sha256,
-        "taps": ",".join(str(int(t)) for t in cfg.taps),
-        "grid": str(int(cfg.grid)),
-        "feature_size": str(int(cfg.feature_size)),
-        "cascades": str(int(cfg.cascades)),
-        "shared": "1" if cfg.shared else "0",
-        "dc": cfg.dc,
-        "input": "complex3",
-        "normalisation": "max",
-        "training": training,
-    }
+        meta.update(chans=str(int(cfg.chans)), pools=str(int(cfg.pools)))
+    else:
+        meta.update(encoder=cfg.encoder, encoder_sha256=encoder_sha256,
+                    taps=",".join(str(int(t)) for t in cfg.taps), grid=str(int(cfg.grid)),
+                    feature_size=str(int(cfg.feature_size)), input="complex3")
     if cfg.dc == "cg":
         meta["cg_iters"] = str(int(cfg.cg_iters))
     for k, v in (extra or {}).items():
         meta.setdefault(str(k), str(v))
     return meta
-
 
 def save_bundle(path, model, metadata):
     """Write model as a bundle (safetensors, all F32). `metadata` must give at least training (free

@@ -84,6 +84,22 @@ class TmpCase(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp, name)
 
+    def expect_fail(self, args, *needles, any_of=()):
+        """`fmrecon ARGS` fails with one stderr line (containing needles, or one of any_of), no
+        crash, and leaves self.outdir empty. Returns the line."""
+        r = run(*args, check=False)
+        self.assertNotEqual(r.returncode, 0, f"{args} succeeded")
+        self.assertLess(r.returncode, 128, f"{args} crashed: {r.stderr}")
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, f"{args}: expected one line, got:\n{r.stderr}")
+        for n in needles:
+            self.assertIn(n, lines[0])
+        if any_of:
+            self.assertTrue(any(n in lines[0].lower() for n in any_of), f"none of {any_of} in '{lines[0]}'")
+        self.assertNotIn("AddressSanitizer", r.stderr)
+        self.assertEqual(os.listdir(self.outdir), [], f"{args} left output behind")
+        return lines[0]
+
     def convert(self, src, *extra):
         """Any input in fmrecon's layout, via `fmrecon undersample --mask keep`: (datasets, attrs)."""
         out = self.path("conv.h5")

@@ -177,20 +177,6 @@ class Base(common.TmpCase):
             rec = f["reconstruction"][()]
             np.testing.assert_allclose(rec, np.abs(img), rtol=1e-5, atol=1e-6 * np.abs(img).max())
 
-    def expect_fail(self, args, *needles, any_of=()):
-        r = run(*args, check=False)
-        self.assertNotEqual(r.returncode, 0, f"{args} succeeded")
-        self.assertLess(r.returncode, 128, f"{args} crashed: {r.stderr}")
-        lines = [l for l in r.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, f"{args}: expected one line, got:\n{r.stderr}")
-        for n in needles:
-            self.assertIn(n, lines[0])
-        if any_of:
-            self.assertTrue(any(n in lines[0].lower() for n in any_of), f"none of {any_of} in '{lines[0]}'")
-        self.assertNotIn("AddressSanitizer", r.stderr)
-        self.assertEqual(os.listdir(self.outdir), [], f"{args} left output behind")
-        return lines[0]
-
 
 class UnrolledMatchesReference(Base):
     def test_cg_per_cascade_decoders(self):
