@@ -26,17 +26,20 @@ static void wisdom_location(void)
 {
     wisdom_path_[0] = '\0';
     const char *env = getenv("FMR_FFTW_WISDOM");
+    /* Wisdom is only a cache: a path too long for the buffer means no wisdom, never a cut path
+     * (which would read or write some other file). */
+    int n = 0;
     if (env) {
-        if (*env && strcmp(env, "none")) snprintf(wisdom_path_, sizeof wisdom_path_, "%s", env);
-        return;
+        if (*env && strcmp(env, "none")) n = snprintf(wisdom_path_, sizeof wisdom_path_, "%s", env);
+    } else {
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        char host[128] = "host";
+        gethostname(host, sizeof host - 1);
+        if (xdg && *xdg) n = snprintf(wisdom_path_, sizeof wisdom_path_, "%s/fmrecon/fftwf-wisdom-%s", xdg, host);
+        else if (home && *home)
+            n = snprintf(wisdom_path_, sizeof wisdom_path_, "%s/.cache/fmrecon/fftwf-wisdom-%s", home, host);
     }
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    char dir[900], host[128] = "host";
-    if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/fmrecon", xdg);
-    else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache/fmrecon", home);
-    else return;
-    gethostname(host, sizeof host - 1);
-    snprintf(wisdom_path_, sizeof wisdom_path_, "%s/fftwf-wisdom-%s", dir, host);
+    if (n < 0 || (size_t)n >= sizeof wisdom_path_) wisdom_path_[0] = '\0';
 }
 
 static void save_wisdom(void)

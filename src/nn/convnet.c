@@ -54,7 +54,12 @@ fmr_err fmr_cn_create(fmr_convnet **out, int batch, const fmr_safetensors *st, c
     fmr_convnet *n = calloc(1, sizeof *n);
     if (!n) return fmr_error(FMR_ERR_NOMEM, "out of memory (network plan)");
     n->b = batch, n->st = st;
-    snprintf(n->prefix, sizeof n->prefix, "%s", prefix ? prefix : "");
+    /* A cut prefix would look up other tensors' names: refuse it instead. */
+    if ((size_t)snprintf(n->prefix, sizeof n->prefix, "%s", prefix ? prefix : "") >= sizeof n->prefix) {
+        free(n);
+        return fmr_error(FMR_ERR_ARG, "network key prefix '%s' is longer than %zu bytes", prefix,
+                         sizeof n->prefix - 1);
+    }
     fmr_rng_seed(&n->rng, seed);
     fmr_err err = fmr_dnnl_acquire(&n->eng, &n->strm);
     if (err) {
@@ -116,7 +121,9 @@ static fmr_err load_weight(fmr_convnet *n, const char *key, int nd, const int64_
                            dnnl_memory_t *out)
 {
     char full[256];
-    snprintf(full, sizeof full, "%s%s", n->prefix, key);
+    if ((size_t)snprintf(full, sizeof full, "%s%s", n->prefix, key) >= sizeof full)
+        return fmr_error(FMR_ERR_ARG, "network tensor name '%s%s' is longer than %zu bytes", n->prefix, key,
+                         sizeof full - 1);
     size_t numel = 1;
     for (int i = 0; i < nd; i++)
         numel *= (size_t)want[i];

@@ -7,7 +7,9 @@
 
 /* oneDNN declares dims parameters as dnnl_dims_t (12 entries) but reads only ndims of them; GCC 12
  * cannot see that and flags every call with a shorter array. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 /* the warning is GCC >= 11 only */
 #pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 
 #include "fmrecon/error.h"
 
