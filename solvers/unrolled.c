@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmrecon/decoder.h"
 #include "fmrecon/encoder.h"
+#include "fmrecon/files.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
 #include "nn/bundle.h"
-#include "nn/resize.h"
 #include "nn/unet.h"
-#include "nn/unetr.h"
 #include "slice_dc.h"
 
 #define FRAME_BATCH 8 /* frames per encoder/decoder pass */

@@ -8,10 +8,12 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef float _Complex fmr_cfloat;
 
@@ -50,6 +52,7 @@ int fmr_array_is_contiguous(const fmr_array *a);
 /* A view of the sub-array at the leading indices idx[0..nfix-1]; shares memory with a. */
 fmr_err fmr_array_subview(const fmr_array *a, int nfix, const size_t *idx, fmr_array **view);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -6,10 +6,12 @@
 
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef struct fmr_espirit_opts {
     int kernel;       /* kernel size k (k x k), default 6 (bart -k) */
@@ -43,6 +45,7 @@ fmr_err fmr_coil_whitener(const fmr_cfloat *noise, size_t ncoils, size_t n, fmr_
 fmr_err fmr_coil_compressor(const double _Complex *cov, size_t ncoils, size_t nvirtual,
                             fmr_cfloat *UH, double *energy_kept);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -15,10 +15,12 @@
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
 #include "fmrecon/sense.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 /* PETSc lifetime for programs using fmrecon: argc/argv are PETSc's options (may be 0/NULL).
  * Call after MPI_Init; fmr_petsc_finalize before MPI_Finalize. PETSc never prints or aborts on its
@@ -47,6 +49,7 @@ fmr_err fmr_dc_set(fmr_dc *dc, double lambda, double rtol, int max_it);
 fmr_err fmr_dc_solve(fmr_dc *dc, const fmr_cfloat *rhs, fmr_cfloat *x, int x_is_guess,
                      fmr_dc_stats *st);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -10,10 +10,12 @@
 
 #include "fmrecon/error.h"
 #include "fmrecon/safetensors.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef enum fmr_encoder_family {
     FMR_ENC_CLIP = 1,   /* vision_model.* (CLIPModel / CLIPVisionModel) */
@@ -105,6 +107,7 @@ fmr_err fmr_encoder_map_input(const fmr_encoder *enc, fmr_input_map map, const v
 /* The per-channel normalisation of a family. */
 void fmr_encoder_mean_std(fmr_encoder_family family, float mean[3], float std[3]);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -5,9 +5,12 @@
 
 #include <stdarg.h>
 
+#include "fmrecon/visibility.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef enum fmr_err {
     FMR_OK = 0,
@@ -50,6 +53,7 @@ void fmr_error_clear(void);
         if (fmr_try_err_ != FMR_OK) return fmr_try_err_;                                           \
     } while (0)
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -9,10 +9,12 @@
 
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef struct fmr_fft2c fmr_fft2c;
 
@@ -36,6 +38,7 @@ fmr_err fmr_fft_set_planner(const char *effort);
  * of the next process loads. */
 void fmr_fft_cleanup(void);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -16,10 +16,12 @@
 
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef enum fmr_format {
     FMR_FORMAT_UNKNOWN = 0,
@@ -156,6 +158,7 @@ fmr_err fmr_h5out_finish(fmr_h5out **o, fmr_err local_status);
 
 const char *fmr_h5out_path(const fmr_h5out *o);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

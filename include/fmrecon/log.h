@@ -6,10 +6,12 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 enum { FMR_LOG_QUIET = 0, FMR_LOG_NORMAL = 1, FMR_LOG_VERBOSE = 2 };
 
@@ -35,6 +37,7 @@ void fmr_progress_finish(fmr_progress **p);
 /* Ends without the final line (the run failed; the error says why). */
 void fmr_progress_cancel(fmr_progress **p);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

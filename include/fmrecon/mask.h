@@ -5,10 +5,12 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 /* CMRxRecon "Uniform": every accel-th column from column 0, plus a centred block of acs columns
  * starting at floor(w/2) - floor(acs/2) (MATLAB zpad centring). */
@@ -52,6 +54,7 @@ typedef struct fmr_mask_stats {
 void fmr_mask_describe(const float *mask, size_t w, size_t pad_left, size_t pad_right,
                        fmr_mask_stats *st);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -5,10 +5,12 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 /* ||ref - rec||^2 / ||ref||^2 over n values (accumulated in double). */
 double fmr_nmse(const float *ref, const float *rec, size_t n);
@@ -50,6 +52,7 @@ fmr_err fmr_eval_files(const char *ref_path, const char *rec_path, fmr_eval_mode
                        fmr_volume_metrics *out);
 void fmr_volume_metrics_free(fmr_volume_metrics *m);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -10,10 +10,12 @@
 #include "fmrecon/calib.h"
 #include "fmrecon/error.h"
 #include "fmrecon/io.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 /* Knobs of every method; fmr_method_params_defaults gives fmrecon's defaults. */
 typedef struct fmr_method_params {
@@ -143,6 +145,7 @@ fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *loop);
 
 const char *fmr_version(void);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -9,10 +9,12 @@
 #include <stdint.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef enum fmr_st_dtype {
     FMR_ST_F32 = 1,
@@ -64,6 +66,7 @@ const char *fmr_st_label(const fmr_safetensors *st);
 fmr_err fmr_st_read_f32(const fmr_safetensors *st, const char *name, int expect_ndim,
                         const int64_t *expect_shape, float *out);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -12,10 +12,12 @@
 
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef struct fmr_sense fmr_sense;
 
@@ -52,6 +54,7 @@ MPI_Comm fmr_sense_comm(const fmr_sense *op);
 /* out[p] = sqrt(sum_c |img[c][p]|^2) over ncoils images of n pixels. */
 void fmr_rss(const fmr_cfloat *img, size_t ncoils, size_t n, float *out);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -10,10 +10,12 @@
 
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef struct fmr_sim_params {
     size_t frames, slices, coils, h, w; /* h = readout rows, w = phase-encode columns */
@@ -37,6 +39,7 @@ fmr_err fmr_sim_coils(const fmr_sim_params *p, fmr_cfloat *maps);
  * acquisition and the simulation parameters. Collective over comm (slices/frames split over ranks). */
 fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, const float *mask);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -11,17 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/rng.h"
 #include "cli.h"
 #include "fmrecon/array.h"
+#include "fmrecon/decoder.h"
 #include "fmrecon/encoder.h"
 #include "fmrecon/dc.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/rng.h"
 #include "fmrecon/sense.h"
 #include "fmrecon/sim.h"
-#include "nn/resize.h"
-#include "nn/unetr.h"
 
 #ifndef FMR_PYTHON_DIR
 #define FMR_PYTHON_DIR ""

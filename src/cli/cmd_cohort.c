@@ -19,12 +19,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fmrecon/files.h"
 #include "fmrecon/log.h"
 #include "fmrecon/metrics.h"
 #include "fmrecon/recon.h"
-#include "nn/bundle.h"
-
-int fmr_mkdirs(const char *path);
 
 static const char *help =
     "usage: fmrecon cohort MANIFEST.json [--shard i/n] [--summary-only] [-q]\n\n"

@@ -8,14 +8,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fmrecon/files.h"
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 #include "fmrecon/mask.h"
 #include "fmrecon/metrics.h"
 #include "fmrecon/recon.h"
 #include "fmrecon/sim.h"
-
-int fmr_mkdirs(const char *path);
 
 static const char *help =
     "usage: fmrecon demo [-o DIR] [--subjects N] [--accel R] [--acs N] [--methods LIST]\n\n"

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "fmrecon/files.h"
 #include "fmrecon/log.h"
 #include "fmrecon/mask.h"
 #include "fmrecon/sim.h"
@@ -29,25 +30,6 @@ static const char *help =
     "      --acs N          centred fully sampled lines when --accel > 1 (default 24)\n"
     "  -q, --quiet          no progress\n"
     "  -h, --help           this text\n";
-
-int fmr_mkdirs(const char *path);
-
-/* mkdir -p; returns 0 or errno. */
-int fmr_mkdirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return errno;
-    struct stat st;
-    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return ENOTDIR;
-    return 0;
-}
 
 fmr_err fmr_cmd_simulate(fmr_cli *cli, int argc, char **argv)
 {

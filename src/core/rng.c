@@ -1,4 +1,4 @@
-#include "rng.h"
+#include "fmrecon/rng.h"
 
 #include <math.h>
 

@@ -1,4 +1,4 @@
-#include "fft_internal.h"
+#include "fft/fft_internal.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/rng.h"
+#include "fmrecon/rng.h"
 #include "fmrecon/mask.h"
 
 static const struct {

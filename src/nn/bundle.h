@@ -21,7 +21,4 @@ typedef struct fmr_bundle {
 fmr_err fmr_bundle_open(const char *path, fmr_bundle **b);
 void fmr_bundle_close(fmr_bundle **b);
 
-/* SHA-256 of a whole file as 64 lowercase hex digits (OpenSSL). */
-fmr_err fmr_sha256_file(const char *path, char hex[65]);
-
 #endif

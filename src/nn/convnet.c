@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/rng.h"
+#include "fmrecon/rng.h"
 #include "dnnl_util.h"
 #include "fmrecon/array.h"
 

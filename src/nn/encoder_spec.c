@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "../core/rng.h"
+#include "fmrecon/rng.h"
 #include "encoder_keys.h"
 #include "fmrecon/encoder.h"
 

@@ -1,4 +1,4 @@
-#include "resize.h"
+#include "fmrecon/decoder.h"
 
 #include <string.h>
 

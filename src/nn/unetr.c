@@ -1,6 +1,6 @@
 /* The trainable UNETR-style decoder of the unrolled network (docs/model.md, MONAI's blocks in
  * 2-D), built with the convnet layer functions. One plan per batch size. */
-#include "unetr.h"
+#include "fmrecon/decoder.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 
 #include <fftw3-mpi.h>
 
-#include "../fft/fft_internal.h"
+#include "fft/fft_internal.h"
 #include "fmrecon/log.h"
 
 /* With fft2c = s.post.FFT.pre (fft_internal.h), and M real:

@@ -19,7 +19,7 @@
  * Smooth low-order background phase. */
 #include <math.h>
 
-#include "../core/rng.h"
+#include "fmrecon/rng.h"
 #include "fmrecon/sim.h"
 
 void fmr_sim_defaults(fmr_sim_params *p)

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../core/rng.h"
+#include "fmrecon/rng.h"
 #include "fmrecon/fft.h"
 #include "fmrecon/io.h"
 #include "fmrecon/recon.h"

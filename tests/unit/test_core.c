@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../src/core/rng.h"
+#include "fmrecon/rng.h"
 #include "fmrecon/array.h"
 #include "fmrecon/mask.h"
 #include "fmrecon/metrics.h"

@@ -1,9 +1,19 @@
-/* The unrolled network's trainable UNETR-style decoder (docs/model.md), on oneDNN. */
-#ifndef FMR_NN_UNETR_H
-#define FMR_NN_UNETR_H
+/* The unrolled network's trainable UNETR-style decoder (docs/model.md), on oneDNN, and the
+ * bilinear resizing between the data's matrix and the decoder's grid. Public beside the encoder
+ * (fmrecon/encoder.h) so that programs, such as the benchmark, can time or reuse them. */
+#ifndef FMRECON_DECODER_H
+#define FMRECON_DECODER_H
+
+#include <stddef.h>
 
 #include "fmrecon/error.h"
 #include "fmrecon/safetensors.h"
+#include "fmrecon/visibility.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+FMR_API_BEGIN
 
 typedef struct fmr_unetr_config {
     int width;        /* encoder width D */
@@ -25,4 +35,13 @@ void fmr_unetr_destroy(fmr_unetr **u);
 fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps,
                           float *out);
 
+/* Bilinear resizing of image planes (oneDNN resampling, half-pixel centres: PyTorch's
+ * F.interpolate(mode="bilinear", align_corners=False) without antialiasing).
+ * n planes of ih x iw -> n planes of oh x ow (out must not alias in). */
+fmr_err fmr_resize_bilinear(const float *in, size_t n, int ih, int iw, int oh, int ow, float *out);
+
+FMR_API_END
+#ifdef __cplusplus
+}
+#endif
 #endif
