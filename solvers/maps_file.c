@@ -7,6 +7,7 @@
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/sched.h"
 #include "maps.h"
 
 fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
@@ -17,8 +18,7 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
     MPI_Comm_size(comm, &size);
     fmr_dataset *ds = NULL;
     fmr_err err = fmr_dataset_open(in_path, open, &ds);
-    int bad = err != FMR_OK, any;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    fmr_err any = fmr_agree(comm, err);
     if (any) {
         fmr_dataset_close(&ds);
         return err ? err
@@ -56,8 +56,7 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
         else
             fmr_error_context(err, "slice %zu: ", z0 + z);
     }
-    int lerr = err != FMR_OK;
-    MPI_Allreduce(&lerr, &any, 1, MPI_INT, MPI_MAX, comm);
+    any = fmr_agree(comm, err);
     if (!any) {
         size_t lead[1024];
         size_t done = 0;

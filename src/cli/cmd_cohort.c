@@ -23,6 +23,7 @@
 #include "fmrecon/log.h"
 #include "fmrecon/metrics.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/sched.h"
 
 static const char *help =
     "usage: fmrecon cohort MANIFEST.json [--shard i/n] [--summary-only] [-q]\n\n"
@@ -297,8 +298,7 @@ static fmr_err do_subject(fmr_cli *cli, const manifest *m, const subject *s)
         else log_line(logp, "no evaluation: %s", fmr_error_message());
         fmr_error_clear();
     }
-    int ok = !err, all;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, cli->comm);
+    const int all = fmr_agree(cli->comm, err) == FMR_OK; /* every rank succeeded */
     if (cli->rank == 0) {
         if (all) {
             char hex[65];

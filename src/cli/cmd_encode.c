@@ -14,6 +14,7 @@
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/sched.h"
 
 static const char *help =
     "usage: fmrecon encode IN.h5 -o FEATS.h5 --encoder ID --weights CKPT [--layers 2,4,6]\n\n"
@@ -203,8 +204,7 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
     if (!err) err = load_pixels(o, enc, cli, &pix, &nimg, &h, &w, &i0, &cnt);
     if (!err) err = fmr_encoder_tokens(enc, h, w, &tokens);
     /* every rank must agree before the collective file creation */
-    int bad = err != FMR_OK, any;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, cli->comm);
+    fmr_err any = fmr_agree(cli->comm, err);
     if (any) {
         fmr_free(pix);
         fmr_encoder_destroy(&enc);
@@ -253,8 +253,7 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
         fmr_progress_finish(&prog);
     const double secs = fmr_wtime() - t0;
     /* collective writes: every rank takes part, with its own images as blocks */
-    int lerr = err != FMR_OK;
-    MPI_Allreduce(&lerr, &any, 1, MPI_INT, MPI_MAX, cli->comm);
+    any = fmr_agree(cli->comm, err);
     if (!any) {
         size_t *lead = malloc((cnt ? cnt : 1) * sizeof *lead);
         if (!lead) err = fmr_error(FMR_ERR_NOMEM, "out of memory");

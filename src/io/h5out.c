@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fmrecon/io.h"
+#include "fmrecon/sched.h"
 #include "h5util.h"
 
 #define MAX_DSETS 16
@@ -59,15 +60,6 @@ static hid_t mem_type(fmr_dtype t)
     return H5I_INVALID_HID;
 }
 
-/* Every rank learns whether any rank failed; the first failing rank's code is returned. */
-static fmr_err agree(MPI_Comm comm, fmr_err local)
-{
-    int l = (int)local, g = 0;
-    if (MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
-        return fmr_error(FMR_ERR_MPI, "MPI_Allreduce failed while agreeing on output status");
-    return (fmr_err)g;
-}
-
 static void destroy(fmr_h5out *o)
 {
     for (int i = 0; i < o->nd; i++)
@@ -117,7 +109,7 @@ fmr_err fmr_h5out_create(MPI_Comm comm, const char *path, fmr_h5out **out)
                 close(fd);
         }
     }
-    fmr_err g = agree(comm, err);
+    fmr_err g = fmr_agree(comm, err);
     if (g) {
         destroy(o);
         return err ? err : fmr_error(g, "%s: rank 0 could not create the output", path);
@@ -383,7 +375,7 @@ fmr_err fmr_h5out_finish(fmr_h5out **op, fmr_err local)
     fmr_err err = local;
     if (!err && bad)
         err = fmr_error(FMR_ERR_IO, "%s: closing the output failed (disk full?)", o->path);
-    fmr_err g = agree(o->comm, err);
+    fmr_err g = fmr_agree(o->comm, err);
     int renamed = 0;
     if (o->rank == 0) {
         if (!g && rename(o->tmp, o->path) == 0) {

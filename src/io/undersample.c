@@ -9,6 +9,7 @@
 #include "fmrecon/log.h"
 #include "fmrecon/mask.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/sched.h"
 #include "fmrecon/sense.h"
 
 enum { ROUND = 4 };
@@ -125,9 +126,8 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
             else if (full) j.ref_mode = 2;
         }
     }
-    int l = (int)err, g = 0;
-    MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
-    if (!err && g) err = fmr_error((fmr_err)g, "%s: another rank could not open the input", in_path);
+    fmr_err g = fmr_agree(comm, err);
+    if (!err && g) err = fmr_error(g, "%s: another rank could not open the input", in_path);
     fmr_h5out *o = NULL;
     if (!err) err = fmr_h5out_create(comm, out_path, &o);
     if (!err) {

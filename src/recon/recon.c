@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fmrecon/log.h"
+#include "fmrecon/sched.h"
 
 typedef struct {
     fmr_dataset *ds;
@@ -134,10 +135,7 @@ static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
     int csize;
     MPI_Comm_size(p->coil_comm, &csize);
     if (csize > 1) {
-        int bad = err != FMR_OK, any = 0, crank;
-        MPI_Comm_rank(p->coil_comm, &crank);
-        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, p->coil_comm);
-        if (any && !err)
+        if (fmr_agree(p->coil_comm, err) && !err)
             err = fmr_error(FMR_ERR_MPI,
                             "another rank of this rank's coil group failed to read its coils");
     }
@@ -203,8 +201,7 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, int dynamic, fmr_r
         err = fmr_alloc((void **)&r.extra, (size_t)p->nextra * B * F * hw * sizeof *r.extra,
                         "cascade images");
     /* Allocation is agreed on before the collective loop starts. */
-    int l = (int)err, g = 0;
-    MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
+    fmr_err g = fmr_agree(comm, err);
     if (!g) {
         char label[64];
         snprintf(label, sizeof label, "recon %s", p->m->name);
@@ -227,7 +224,7 @@ static fmr_err process(pipeline *p, MPI_Comm comm, int batch, int dynamic, fmr_r
                               .group_comm = p->coil_comm};
         err = fmr_item_loop_run(comm, &loop);
     } else if (!err) {
-        err = fmr_error((fmr_err)g, "another rank could not allocate its buffers");
+        err = fmr_error(g, "another rank could not allocate its buffers");
     }
     fmr_free(r.ks);
     fmr_free(r.mask);
@@ -290,21 +287,19 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         else
             p.nextra = p.m->extra_count(p.state);
     }
-    int l = (int)err, g = 0;
-    MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
+    fmr_err g = fmr_agree(comm, err);
     if (!err && g)
-        err = fmr_error((fmr_err)g, "%s: another rank could not open the input", in_path);
+        err = fmr_error(g, "%s: another rank could not open the input", in_path);
     if (!err) err = fmr_h5out_create(comm, out_path, &p.out);
     if (!err) {
         err = write_header(&p, in_path, opt, size);
         fmr_err e = write_mask(&p, rank); /* collective: called even after a header error */
         if (!err) err = e;
-        l = (int)err;
-        MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
+        g = fmr_agree(comm, err);
         if (!g)
             err = process(&p, comm, batch, opt->dynamic, &st);
         else if (!err)
-            err = fmr_error((fmr_err)g, "%s: another rank failed writing the header", out_path);
+            err = fmr_error(g, "%s: another rank failed writing the header", out_path);
         err = fmr_h5out_finish(&p.out, err);
         if (!err) st.items = p.in->frames * p.in->slices;
     }

@@ -8,6 +8,7 @@
 #include "fmrecon/fft.h"
 #include "fmrecon/io.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/sched.h"
 #include "fmrecon/sense.h"
 #include "fmrecon/sim.h"
 
@@ -89,9 +90,8 @@ fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, 
         s.sigma = sqrt(ss) / p->snr;
     }
     fmr_h5out *o = NULL;
-    int l = (int)err, g;
-    MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm);
-    if (!err && g) err = fmr_error((fmr_err)g, "another rank failed to set up the simulation");
+    fmr_err g = fmr_agree(comm, err);
+    if (!err && g) err = fmr_error(g, "another rank failed to set up the simulation");
     if (!err) err = fmr_h5out_create(comm, path, &o);
     if (!err) {
         size_t kd[5] = {p->frames, p->slices, p->coils, p->h, p->w};
