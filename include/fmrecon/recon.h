@@ -1,6 +1,6 @@
 /* Reconstruction of a whole file: items (frame, slice) are dealt to the ranks of a communicator,
  * each item goes through the chosen method, and all ranks write one shared output file. Every
- * method (zf now; sense, cs and unrolled later) plugs into the same pipeline through fmr_method. */
+ * method (zf, sense, cs, unrolled: fmr_method_list) plugs into the same pipeline through fmr_method. */
 #ifndef FMRECON_RECON_H
 #define FMRECON_RECON_H
 

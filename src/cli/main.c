@@ -17,7 +17,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"info", fmr_cmd_info, "describe a raw-data file: format, shapes, sampling"},
-    {"recon", fmr_cmd_recon, "reconstruct a file (zero-filled; more methods to come)"},
+    {"recon", fmr_cmd_recon, "reconstruct a file; methods:"}, /* + the registry's names, see usage() */
     {"undersample", fmr_cmd_undersample, "retrospective undersampling / conversion to fastMRI style"},
     {"eval", fmr_cmd_eval, "PSNR, SSIM, NMSE against a reference (fastMRI / CMRxRecon rules)"},
     {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
@@ -25,7 +25,7 @@ static const struct {
     {"maps", fmr_cmd_maps, "coil maps (ESPIRiT) as a file, for --sens and training"},
     {"cohort", fmr_cmd_cohort, "a whole cohort from a manifest: sharded, resumable, preemption-safe"},
     {"encode", fmr_cmd_encode, "hidden states of a frozen foundation encoder (oneDNN)"},
-    {"bench", fmr_cmd_bench, "benchmarks that print figures (encoder)"},
+    {"bench", fmr_cmd_bench, "benchmarks that print figures (encoder, unrolled, scaling)"},
     {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
 };
 enum { NCMD = sizeof commands / sizeof commands[0] };
@@ -36,7 +36,14 @@ static void usage(FILE *f)
                "usage: fmrecon <command> [options] [-- PETSc options]   (MPI: mpirun -np P fmrecon ...)\n"
                "       fmrecon --help | --version\n\ncommands:\n",
             fmr_version());
-    for (int i = 0; i < NCMD; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < NCMD; i++) {
+        fprintf(f, "  %-12s %s", commands[i].name, commands[i].summary);
+        /* recon's methods come from the registry, so a new method appears here by itself */
+        if (commands[i].fn == fmr_cmd_recon)
+            for (const fmr_method_ops *const *m = fmr_method_list(); *m; m++)
+                fprintf(f, "%s %s", m == fmr_method_list() ? "" : ",", (*m)->name);
+        fputc('\n', f);
+    }
     fprintf(f, "\nRun 'fmrecon <command> --help' for a command's options. Options after a lone '--' go to\n"
                "PETSc, e.g. '-- -ksp_rtol 1e-8 -ksp_monitor' or '-- -options_file petsc.opts'.\n"
                "Environment: OMP_NUM_THREADS (threads per rank), FMR_FFTW_PLANNER=estimate|measure|patient,\n"
