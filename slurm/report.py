@@ -4,11 +4,14 @@
 usage: slurm/report.py [--scaling DIR] [--cohort OUT] -o REPORT_DIR
   --scaling DIR  the JSON files slurm/scaling.sbatch collected (fmrecon bench scaling --json)
   --cohort OUT   a cohort output folder (OUT/summary.json of fmrecon cohort)
+  --model [--cores C --latency-us A --bandwidth-gbs B]  strong-scaling efficiency next to the
+                 cost model's prediction, with communication bytes and time per node
 Writes REPORT_DIR/report.md and PNGs: scaling_speedup.png, scaling_efficiency.png,
 scaling_phases.png, cohort_metrics.png, cohort_times.png (Debian's python3-matplotlib).
 """
 import argparse
 import glob
+import math
 import json
 import os
 import sys
@@ -86,6 +89,49 @@ def scaling_report(pts, out, md):
               "![phases](scaling_phases.png)\n")
 
 
+def model_table(pts, cores, alpha, beta, md):
+    """Strong scaling per (K) series against the cost model of docs/scaling.md, printed and added to
+    the report: T(P, K) = ceil(items / (P/K)) * (t_item / K * max(1, P / cores) + n_ar * (2 log2(K)
+    alpha + 2 (K-1)/K * 8hw / beta)), t_item from the P = 1 point (compute / items), n_ar the
+    measured allreduce calls per item; `cores` = physical cores shared by all nodes (ranks beyond
+    it time-share). Communication bytes and time are summed per host (bench scaling's "host")."""
+    base = next((p for p in pts if p["mode"] == "strong" and p["P"] == 1 and p["K"] == 1), None)
+    if base is None:
+        sys.exit("report: --model needs the strong P = 1, K = 1 point")
+    t_item = base["ranks"][0]["compute"] / base["items"]
+    lines = [f"strong scaling vs cost model: t_item {1e3 * t_item:.1f} ms, alpha {alpha * 1e6:.0f} us, "
+             f"beta {beta / 1e9:.2f} GB/s, {cores} cores shared by all nodes",
+             f"{'nodes':>5} {'P':>3} {'K':>3} {'wall s':>8} {'efficiency':>10} {'predicted':>9}  "
+             "comm per node (MB, s)"]
+    rows = []
+    for p in sorted(pts, key=lambda p: (p["K"], p["P"], p["nodes"])):
+        if p["mode"] != "strong":
+            continue
+        P, K = p["P"], p["K"]
+        hw = p["h"] * p["w"]
+        items_per_group = math.ceil(p["items"] / (P // K))
+        n_ar = (p["ranks"][0]["comm_calls"] / items_per_group) if K > 1 else 0
+        comm = n_ar * (2 * math.log2(K) * alpha + 2 * (K - 1) / K * 8 * hw / beta) if K > 1 else 0.0
+        pred = items_per_group * (t_item / K * max(1.0, P / cores) + comm)
+        eff = base["wall_s"] / (P * p["wall_s"])
+        eff_pred = base["wall_s"] / (P * pred)
+        per = {}
+        for r in p["ranks"]:
+            h = r.get("host", "?")
+            b, t = per.get(h, (0.0, 0.0))
+            per[h] = (b + r["comm_bytes"], max(t, r["comm"]))
+        pn = " ".join(f"{h}:{b / 1e6:.2f}/{t:.3f}" for h, (b, t) in sorted(per.items()))
+        lines.append(f"{p['nodes']:>5} {P:>3} {K:>3} {p['wall_s']:>8.3f} {100 * eff:>9.0f}% {100 * eff_pred:>8.0f}%  {pn}")
+        rows.append(f"| {p['nodes']} | {P} | {K} | {p['wall_s']:.3f} | {eff:.0%} | {eff_pred:.0%} | {pn} |")
+    print("\n".join(lines))
+    md.append("## Strong scaling against the cost model\n")
+    md.append(lines[0] + "\n")
+    md.append("| nodes | P | K | wall s | efficiency | predicted | comm per node (MB/s) |")
+    md.append("|---|---|---|---|---|---|---|")
+    md.extend(rows)
+    md.append("")
+
+
 def cohort_report(d, out, md):
     with open(os.path.join(d, "summary.json")) as f:
         s = json.load(f)
@@ -132,6 +178,11 @@ def main():
     ap.add_argument("--scaling")
     ap.add_argument("--cohort")
     ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--model", action="store_true",
+                    help="print strong-scaling efficiency next to the cost model's prediction")
+    ap.add_argument("--cores", type=int, default=0, help="physical cores the ranks share (default: one per rank)")
+    ap.add_argument("--latency-us", type=float, default=2.0, help="network latency (cost model)")
+    ap.add_argument("--bandwidth-gbs", type=float, default=10.0, help="network bandwidth GB/s (cost model)")
     a = ap.parse_args()
     if not a.scaling and not a.cohort:
         sys.exit("report: give --scaling and/or --cohort")
@@ -142,6 +193,8 @@ def main():
         if not pts:
             sys.exit(f"report: no bench scaling JSON in {a.scaling}")
         scaling_report(pts, a.out, md)
+        if a.model:
+            model_table(pts, a.cores or max(p["P"] for p in pts), a.latency_us * 1e-6, a.bandwidth_gbs * 1e9, md)
     if a.cohort:
         cohort_report(a.cohort, a.out, md)
     with open(os.path.join(a.out, "report.md"), "w") as f:

@@ -680,7 +680,18 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
                          (double)st.method.comm_calls};
     double *all = cli->rank == 0 ? malloc((size_t)cli->size * SC_N * sizeof *all) : NULL;
     MPI_Gather(mine, SC_N, MPI_DOUBLE, all, SC_N, MPI_DOUBLE, 0, cli->comm);
+    /* each rank's host, so that traffic and time can be summed per node (slurm/report.py) */
+    char host[MPI_MAX_PROCESSOR_NAME] = {0};
+    int hl = 0;
+    MPI_Get_processor_name(host, &hl);
+    char *hosts = cli->rank == 0 ? calloc((size_t)cli->size, MPI_MAX_PROCESSOR_NAME) : NULL;
+    MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
+               cli->comm);
     if (cli->rank != 0) return FMR_OK;
+    if (!all || !hosts) {
+        free(all), free(hosts);
+        return fmr_error(FMR_ERR_NOMEM, "out of memory (bench scaling results)");
+    }
     const size_t items = (size_t)frames * (size_t)Z;
     double wall = 0;
     for (int r = 0; r < cli->size; r++)
@@ -719,12 +730,13 @@ static fmr_err bench_scaling(fmr_cli *cli, int argc, char **argv)
             cJSON *e = cJSON_CreateObject();
             for (int k = 0; k < SC_N; k++)
                 cJSON_AddNumberToObject(e, sc_names[k], all[r * SC_N + k]);
+            cJSON_AddStringToObject(e, "host", hosts + (size_t)r * MPI_MAX_PROCESSOR_NAME);
             cJSON_AddItemToArray(ranks, e);
         }
         err = write_json(json, o);
         cJSON_Delete(o);
     }
-    free(all);
+    free(all), free(hosts);
     return err;
 }
 
