@@ -1,5 +1,7 @@
 #include "h5util.h"
 
+#include "io/h5audit.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,13 @@ fmr_err fmr_h5_open_read(const char *path, hid_t *file)
         const char *why = fmr_h5_reason();
         return fmr_error(FMR_ERR_FORMAT, "%s: corrupt or truncated HDF5 file%s%s", path,
                          *why ? ": " : "", why);
+    }
+    /* every reader opens through here, so the file is checked once for storage outside it and
+     * for sizes it cannot hold, before anything is read or allocated */
+    fmr_err err = fmr_h5_audit(path, f);
+    if (err) {
+        H5Fclose(f);
+        return err;
     }
     *file = f;
     return FMR_OK;
