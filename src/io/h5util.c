@@ -14,17 +14,42 @@ void fmr_h5_quiet(void)
 
 static _Thread_local char reason_[256];
 
+/* The operating system's reason inside an HDF5 message: the sec2 driver writes "errno = 28",
+ * MPI-IO names its error class. Returns NULL if the message carries none. */
+static const char *os_reason(const char *desc)
+{
+    const char *p = strstr(desc, "errno = ");
+    if (p) {
+        int e = atoi(p + 8);
+        if (e > 0) return strerror(e);
+    }
+    if (strstr(desc, "MPI_ERR_NO_SPACE")) return strerror(ENOSPC);
+    if (strstr(desc, "MPI_ERR_QUOTA")) return strerror(EDQUOT);
+    if (strstr(desc, "MPI_ERR_READ_ONLY")) return strerror(EROFS);
+    return NULL;
+}
+
+static _Thread_local int have_os_;
+
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)data;
-    /* The walk goes from the innermost frame outwards; the innermost says most about the file. */
-    if (n == 0 && e->desc) snprintf(reason_, sizeof reason_, "%s", e->desc);
+    /* The walk goes from the innermost frame outwards; the innermost says most about the file,
+     * unless a frame carries the system's reason (disk full, read-only), which says most of all. */
+    const char *os = e->desc ? os_reason(e->desc) : NULL;
+    if (os && !have_os_) {
+        snprintf(reason_, sizeof reason_, "%s", os);
+        have_os_ = 1;
+    } else if (n == 0 && e->desc && !have_os_) {
+        snprintf(reason_, sizeof reason_, "%s", e->desc);
+    }
     return 0;
 }
 
 const char *fmr_h5_reason(void)
 {
     reason_[0] = '\0';
+    have_os_ = 0;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, NULL);
     return reason_;
 }
