@@ -103,12 +103,8 @@ fmr_err fmr_h5out_create(MPI_Comm comm, const char *path, fmr_h5out **out)
 
     fmr_err err = FMR_OK;
     if (o->rank == 0) {
-        struct stat st;
-        if (!*path)
-            err = fmr_error(FMR_ERR_ARG, "empty output file name");
-        else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            err = fmr_error(FMR_ERR_IO, "%s: output is a directory", path);
-        else {
+        err = fmr_output_check(path, NULL, 0);
+        if (!err) {
             /* Creating the file ourselves first gives errno's reason (no such directory, no
              * permission, read-only file system) instead of HDF5's generic failure. */
             int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

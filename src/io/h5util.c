@@ -1,10 +1,12 @@
 #include "h5util.h"
 
 #include "io/h5audit.h"
+#include "io/outcheck.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void fmr_h5_quiet(void)
@@ -61,6 +63,12 @@ fmr_err fmr_h5_open_read(const char *path, hid_t *file)
     if (access(path, F_OK) != 0) return fmr_error(FMR_ERR_IO, "%s: no such file", path);
     if (access(path, R_OK) != 0)
         return fmr_error(FMR_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    struct stat st;
+    /* a named pipe or device would block or stream forever inside HDF5 */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fmr_error(FMR_ERR_IO, "%s: not a regular file (%s)", path,
+                         S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a named pipe"
+                         : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) return fmr_error(FMR_ERR_FORMAT, "%s: not an HDF5 file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -71,6 +79,7 @@ fmr_err fmr_h5_open_read(const char *path, hid_t *file)
     }
     /* every reader opens through here, so the file is checked once for storage outside it and
      * for sizes it cannot hold, before anything is read or allocated */
+    fmr_input_register(path);
     fmr_err err = fmr_h5_audit(path, f);
     if (err) {
         H5Fclose(f);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fmrecon/array.h"
+#include "io/outcheck.h"
 
 fmr_err fmr_sha256_file(const char *path, char hex[65])
 {
@@ -136,6 +137,7 @@ fmr_err fmr_bundle_open(const char *path, fmr_bundle **out)
     if (!b) return fmr_error(FMR_ERR_NOMEM, "out of memory (bundle)");
     snprintf(b->path, sizeof b->path, "%s", path);
     fmr_err err = fmr_st_open(path, &b->st);
+    if (!err) fmr_input_register(path); /* so no output of this process can replace it */
     if (!err) err = parse(b);
     if (err) {
         fmr_bundle_close(&b);
