@@ -105,6 +105,11 @@ fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int 
  * as FMR_C64, real numbers as FMR_F32. For coil maps (--sens) and tests. */
 fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out);
 
+/* Refuses an output path that is not a regular file (device node, pipe, socket, directory) or that
+ * is the same file (inode, also through hard or symbolic links) as one of inputs[0..n) or as any
+ * file this process has read as input. Every writer calls it before creating its output. */
+fmr_err fmr_output_check(const char *path, const char *const *inputs, size_t n);
+
 /* Writes an 8-bit grey PNG (rows x cols, row-major) via a temporary name and rename. */
 fmr_err fmr_png_write_gray(const char *path, size_t rows, size_t cols, const unsigned char *pixels);
 

@@ -122,9 +122,10 @@ fmr_err fmr_partition_rounds_groups(MPI_Comm comm, size_t n, size_t batch, int g
 
 /* The items (frame, slice) of a cine, in slice-major order, dealt to the ranks of comm in blocks and processed in
  * rounds: in each round a rank computes up to batch items into slots 0..batch-1, then every rank
- * joins one collective flush with the (frame, slice) pairs it completed. After a local failure a
- * rank keeps joining the flushes with nothing to add, so no rank ever waits for it; the error
- * (prefixed "frame t slice z: ") is returned for fmr_h5out_finish to agree on. */
+ * joins one collective flush with the (frame, slice) pairs it completed. After each flush the ranks
+ * agree on whether any failed; if one did, every rank stops after that same round (no rank waits
+ * in a collective, no empty rounds are run). The error (prefixed "frame t slice z: ", or "another
+ * rank failed" on the others) is returned for fmr_h5out_finish to agree on. */
 typedef struct fmr_item_loop {
     size_t frames, slices, batch;
     /* Coil groups: items are dealt to `groups` groups of ranks (0 = one per rank); every rank of

@@ -85,6 +85,14 @@ fmr_err fmr_espirit(const fmr_cfloat *ks, const float *sampled, size_t C, size_t
     if (opt->kernel < 2 || opt->cal < opt->kernel || !(opt->threshold >= 0) || !(opt->crop >= 0))
         return fmr_error(FMR_ERR_ARG, "ESPIRiT options: kernel %d, calibration %d, threshold %g, crop %g "
                          "(need kernel >= 2, calibration >= kernel)", opt->kernel, opt->cal, opt->threshold, opt->crop);
+    /* Sizes first: with a readout shorter than the kernel, ch - k + 1 below would wrap around and
+     * the calibration loop would read far outside the k-space. */
+    if (h < 2 * k - 1 || w < 2 * k - 1)
+        return fmr_error(FMR_ERR_SHAPE,
+                         "ESPIRiT: k-space of %zu readout x %zu phase-encode samples is smaller than "
+                         "the %zux%zu kernel needs (at least %zu x %zu); use --method zf or a smaller "
+                         "--espirit-kernel",
+                         h, w, k, k, 2 * k - 1, 2 * k - 1);
     size_t cw = centred_extent(sampled, w, (size_t)opt->cal);
     size_t ch = (size_t)opt->cal < h ? (size_t)opt->cal : h;
     if (cw < k)

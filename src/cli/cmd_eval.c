@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fmrecon/io.h"
 #include "fmrecon/metrics.h"
 
 static const char *help =
@@ -67,6 +68,8 @@ fmr_err fmr_cmd_eval(fmr_cli *cli, int argc, char **argv)
     if (cli->rank != 0) return FMR_OK;
     FILE *cf = NULL;
     if (csv) {
+        FMR_TRY(fmr_output_check(csv, refs, nref));
+        FMR_TRY(fmr_output_check(csv, recs, nrec));
         cf = fopen(csv, "w");
         if (!cf) return fmr_error(FMR_ERR_IO, "%s: cannot write CSV", csv);
         fprintf(cf, "reference,reconstruction,frame,slice,psnr,ssim,nmse\n");

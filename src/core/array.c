@@ -1,5 +1,7 @@
 #include "fmrecon/array.h"
 
+#include "core/limits.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,9 @@ void fmr_free(void *p)
 
 fmr_err fmr_alloc(void **p, size_t bytes, const char *what)
 {
+    *p = NULL;
+    /* Linux overcommits: past the budget malloc would succeed and the job be killed later. */
+    FMR_TRY(fmr_limit_bytes(NULL, what, bytes, 0, NULL, NULL));
     *p = fmr_malloc(bytes);
     if (!*p)
         return fmr_error(FMR_ERR_NOMEM, "cannot allocate %.1f MiB for %s",

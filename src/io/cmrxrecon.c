@@ -9,6 +9,7 @@
 
 #include "dataset_impl.h"
 #include "h5util.h"
+#include "core/limits.h"
 
 static const char *const kspace_vars[] = {
     "kspace_full", "kus", "kspace_sub04", "kspace_sub08", "kspace_sub10", "kspace_single_full",
@@ -112,6 +113,8 @@ static fmr_err open_variable(const char *path, cmrx_impl *m, const char *var, fm
     if (!in->frames || !in->slices || !in->coils || !in->h || !in->w)
         return fmr_error(FMR_ERR_SHAPE, "%s: '%s' has an empty dimension", path, var);
     snprintf(in->variable, sizeof in->variable, "%s", var);
+    FMR_TRY(fmr_limit_bytes(path, "one k-space item (coils x ny x nx)", sizeof(fmr_cfloat), 3,
+                            (size_t[]){in->coils, in->h, in->w}, NULL));
     return fmr_alloc((void **)&m->scratch, in->coils * in->h * in->w * sizeof(fmr_cfloat), "k-space item");
 }
 

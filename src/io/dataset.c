@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/limits.h"
 #include "dataset_impl.h"
 #include "fmrecon/calib.h"
 #include "fmrecon/log.h"
@@ -112,6 +113,16 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
                         "%s: no k-space found (expected fastMRI 'kspace', CMRxRecon 'kspace_full'/'kus'/"
                         "'kspace_sub*' or ISMRMRD '/dataset/data')",
                         path);
+    /* Every reader's header sizes against the memory budget, before any item is allocated: one
+     * item's k-space and the per-frame masks are what every command holds at least. */
+    if (!err) {
+        const fmr_dataset_info *in = &ds->info;
+        err = fmr_limit_bytes(path, "one k-space item (coils x readout x phase-encode)", sizeof(fmr_cfloat), 3,
+                              (size_t[]){in->coils, in->h, in->w}, NULL);
+        if (!err)
+            err = fmr_limit_bytes(path, "the sampling masks (frames x phase-encode)", sizeof(float), 2,
+                                  (size_t[]){in->frames, in->w}, NULL);
+    }
     if (!err && opt->mask_file) err = fmr_maskfile_read(opt->mask_file, opt->mask_variable, ds);
     if (!err) {
         ds->info.coils_in_file = ds->info.coils;

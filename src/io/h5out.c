@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fmrecon/io.h"
@@ -94,12 +95,8 @@ fmr_err fmr_h5out_create(MPI_Comm comm, const char *path, fmr_h5out **out)
 
     fmr_err err = FMR_OK;
     if (o->rank == 0) {
-        struct stat st;
-        if (!*path)
-            err = fmr_error(FMR_ERR_ARG, "empty output file name");
-        else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            err = fmr_error(FMR_ERR_IO, "%s: output is a directory", path);
-        else {
+        err = fmr_output_check(path, NULL, 0);
+        if (!err) {
             /* Creating the file ourselves first gives errno's reason (no such directory, no
              * permission, read-only file system) instead of HDF5's generic failure. */
             int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -282,6 +279,22 @@ static fmr_err prepare(fmr_h5out *o, out_dset *d, size_t nb, int nlead, const si
     return FMR_OK;
 }
 
+static _Thread_local char write_why_[256]; /* HDF5's reason for the last failed H5Dwrite */
+
+/* MPI-IO reports a failed write without errno ("can't write data"); the output's file system then
+ * tells whether it is full or read-only, so the message can say so as the one-rank path does. */
+static const char *io_reason(const fmr_h5out *o, const char *why)
+{
+    if (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EROFS)) || strstr(why, strerror(EDQUOT)))
+        return why;
+    struct statvfs vfs;
+    if (statvfs(o->tmp, &vfs) == 0) {
+        if (vfs.f_flag & ST_RDONLY) return strerror(EROFS);
+        if ((double)vfs.f_bavail * (double)vfs.f_frsize < 1048576.0) return strerror(ENOSPC);
+    }
+    return why;
+}
+
 /* The collective (or, on one rank, plain; or independent) H5Dwrite shared by every write path. */
 static herr_t write_sel_mode(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, const void *buf,
                              int independent)
@@ -292,6 +305,8 @@ static herr_t write_sel_mode(fmr_h5out *o, out_dset *d, hid_t ms, hid_t fs, cons
     hid_t mt = mem_type(d->dtype);
     static const char dummy[16]; /* ranks writing nothing still pass a valid pointer */
     herr_t r = H5Dwrite(d->id, mt, ms, fs, dx, buf ? buf : (const void *)dummy);
+    /* now, before the next HDF5 call clears the error stack */
+    if (r < 0) snprintf(write_why_, sizeof write_why_, "%s", fmr_h5_reason());
     H5Tclose(mt);
     H5Pclose(dx);
     return r;
@@ -337,7 +352,7 @@ static fmr_err write_blocks(fmr_h5out *o, const char *name, size_t nb, int nlead
     H5Sclose(fs);
     free(owned);
     if (!err && r < 0) {
-        const char *why = fmr_h5_reason();
+        const char *why = io_reason(o, write_why_);
         err = fmr_error(FMR_ERR_IO, "%s: writing '%s' failed%s%s", o->path, name, *why ? ": " : "",
                         why);
     }
@@ -356,7 +371,10 @@ fmr_err fmr_h5out_write_whole(fmr_h5out *o, const char *name, int mine, const vo
     herr_t r = write_sel(o, d, ms, fs, mine ? data : NULL);
     H5Sclose(ms);
     H5Sclose(fs);
-    if (r < 0) return fmr_error(FMR_ERR_IO, "%s: writing '%s' failed", o->path, name);
+    if (r < 0) {
+        const char *why = io_reason(o, write_why_);
+        return fmr_error(FMR_ERR_IO, "%s: writing '%s' failed%s%s", o->path, name, *why ? ": " : "", why);
+    }
     return FMR_OK;
 }
 
@@ -366,15 +384,34 @@ fmr_err fmr_h5out_finish(fmr_h5out **op, fmr_err local)
     *op = NULL;
     if (!o) return local;
     int bad = 0;
+    char why[256] = "";
+    /* HDF5 1.10 leaves a file whose H5Fclose failed (its final flush hit ENOSPC) half closed, and
+     * crashes closing it again at MPI_Finalize. So the flush is tried first, while a failure is
+     * still harmless; a doomed output is then truncated to nothing, which gives the closing flush
+     * room, so every handle is closed exactly once and successfully. */
+    fmr_err doomed = fmr_agree(o->comm, local);
+    if (!doomed && H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) {
+        bad = 1;
+        snprintf(why, sizeof why, "%s", fmr_h5_reason());
+    }
+    if (!doomed) doomed = fmr_agree(o->comm, bad ? FMR_ERR_IO : FMR_OK);
+    if (doomed) {
+        if (o->rank == 0 && truncate(o->tmp, 0) != 0) bad = 1;
+        MPI_Barrier(o->comm);
+    }
     for (int i = 0; i < o->nd; i++) {
         if (o->d[i].id >= 0 && H5Dclose(o->d[i].id) < 0) bad = 1;
         o->d[i].id = H5I_INVALID_HID;
     }
-    if (H5Fclose(o->file) < 0) bad = 1;
+    if (H5Fclose(o->file) < 0) {
+        bad = 1;
+        if (!*why) snprintf(why, sizeof why, "%s", fmr_h5_reason());
+    }
     o->file = H5I_INVALID_HID;
     fmr_err err = local;
     if (!err && bad)
-        err = fmr_error(FMR_ERR_IO, "%s: closing the output failed (disk full?)", o->path);
+        err = fmr_error(FMR_ERR_IO, "%s: closing the output failed: %s", o->path,
+                        *why ? io_reason(o, why) : "disk full or I/O error");
     fmr_err g = fmr_agree(o->comm, err);
     int renamed = 0;
     if (o->rank == 0) {

@@ -1,8 +1,12 @@
 #include "h5util.h"
 
+#include "io/h5audit.h"
+#include "io/outcheck.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void fmr_h5_quiet(void)
@@ -12,17 +16,42 @@ void fmr_h5_quiet(void)
 
 static _Thread_local char reason_[256];
 
+/* The operating system's reason inside an HDF5 message: the sec2 driver writes "errno = 28",
+ * MPI-IO names its error class. Returns NULL if the message carries none. */
+static const char *os_reason(const char *desc)
+{
+    const char *p = strstr(desc, "errno = ");
+    if (p) {
+        int e = atoi(p + 8);
+        if (e > 0) return strerror(e);
+    }
+    if (strstr(desc, "MPI_ERR_NO_SPACE")) return strerror(ENOSPC);
+    if (strstr(desc, "MPI_ERR_QUOTA")) return strerror(EDQUOT);
+    if (strstr(desc, "MPI_ERR_READ_ONLY")) return strerror(EROFS);
+    return NULL;
+}
+
+static _Thread_local int have_os_;
+
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)data;
-    /* The walk goes from the innermost frame outwards; the innermost says most about the file. */
-    if (n == 0 && e->desc) snprintf(reason_, sizeof reason_, "%s", e->desc);
+    /* The walk goes from the innermost frame outwards; the innermost says most about the file,
+     * unless a frame carries the system's reason (disk full, read-only), which says most of all. */
+    const char *os = e->desc ? os_reason(e->desc) : NULL;
+    if (os && !have_os_) {
+        snprintf(reason_, sizeof reason_, "%s", os);
+        have_os_ = 1;
+    } else if (n == 0 && e->desc && !have_os_) {
+        snprintf(reason_, sizeof reason_, "%s", e->desc);
+    }
     return 0;
 }
 
 const char *fmr_h5_reason(void)
 {
     reason_[0] = '\0';
+    have_os_ = 0;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, NULL);
     return reason_;
 }
@@ -34,6 +63,12 @@ fmr_err fmr_h5_open_read(const char *path, hid_t *file)
     if (access(path, F_OK) != 0) return fmr_error(FMR_ERR_IO, "%s: no such file", path);
     if (access(path, R_OK) != 0)
         return fmr_error(FMR_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    struct stat st;
+    /* a named pipe or device would block or stream forever inside HDF5 */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fmr_error(FMR_ERR_IO, "%s: not a regular file (%s)", path,
+                         S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a named pipe"
+                         : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) return fmr_error(FMR_ERR_FORMAT, "%s: not an HDF5 file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -41,6 +76,14 @@ fmr_err fmr_h5_open_read(const char *path, hid_t *file)
         const char *why = fmr_h5_reason();
         return fmr_error(FMR_ERR_FORMAT, "%s: corrupt or truncated HDF5 file%s%s", path,
                          *why ? ": " : "", why);
+    }
+    /* every reader opens through here, so the file is checked once for storage outside it and
+     * for sizes it cannot hold, before anything is read or allocated */
+    fmr_input_register(path);
+    fmr_err err = fmr_h5_audit(path, f);
+    if (err) {
+        H5Fclose(f);
+        return err;
     }
     *file = f;
     return FMR_OK;

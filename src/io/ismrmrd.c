@@ -18,6 +18,7 @@
 #include "fmrecon/fft.h"
 #include "fmrecon/log.h"
 #include "h5util.h"
+#include "core/limits.h"
 
 enum {
     FLAG_NOISE = 19,
@@ -290,8 +291,18 @@ static fmr_err parse_xml(const char *path, const char *xml, xml_geom *g)
 #undef Q
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
-    if (g->enc_x < 1 || g->enc_y < 1 || g->enc_x > 65536 || g->enc_y > 65536)
-        return fmr_error(FMR_ERR_FORMAT, "%s: XML header lacks a valid encodedSpace/matrixSize", path);
+    /* written so that NaN fails too; every value later cast to an integer is range-checked here */
+    if (!(g->enc_x >= 1 && g->enc_x <= 65536 && g->enc_y >= 1 && g->enc_y <= 65536) ||
+        g->enc_x != floor(g->enc_x) || g->enc_y != floor(g->enc_y))
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: XML header lacks a valid encodedSpace/matrixSize (x %g, y %g; need whole "
+                         "numbers 1..65536)",
+                         path, g->enc_x, g->enc_y);
+    if (!(fabs(g->e1_center) <= 65536))
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: XML header's kspace_encoding_step_1 center %g is outside 0..65536", path,
+                         g->e1_center);
+    if (!isfinite(g->enc_fov_x) || !isfinite(g->rec_fov_x)) g->enc_fov_x = g->rec_fov_x = 0;
     return FMR_OK;
 }
 
@@ -326,6 +337,43 @@ static hid_t make_data_type(void)
     return t;
 }
 
+static fmr_err check_counters(const char *path, const ismrmrd_impl *m, size_t frames, size_t slices,
+                              size_t nimg)
+{
+    const char *fname = m->use_repetition ? "repetition" : "phase";
+    unsigned char *fseen = calloc(frames, 1), *sseen = calloc(slices, 1);
+    fmr_err err = (!fseen || !sseen) ? fmr_error(FMR_ERR_NOMEM, "%s: cannot allocate the counter check", path) : FMR_OK;
+    size_t fmax_acq = 0, smax_acq = 0;
+    for (size_t i = 0; !err && i < m->nacq; i++) {
+        const head_mem *h = &m->heads[i];
+        if (skipped(h->flags)) continue;
+        const size_t t = frame_of(m, h);
+        fseen[t] = sseen[h->idx.slice] = 1;
+        if (t + 1 == frames) fmax_acq = i;
+        if (h->idx.slice + 1u == slices) smax_acq = i;
+    }
+    for (size_t t = 0; !err && t < frames; t++)
+        if (!fseen[t])
+            err = fmr_error(FMR_ERR_FORMAT,
+                            "%s: frame %zu of %zu has no acquisitions: acquisition %zu has idx.%s %zu "
+                            "(a corrupt counter?)",
+                            path, t, frames, fmax_acq, fname, frames - 1);
+    for (size_t z = 0; !err && z < slices; z++)
+        if (!sseen[z])
+            err = fmr_error(FMR_ERR_FORMAT,
+                            "%s: slice %zu of %zu has no acquisitions: acquisition %zu has idx.slice %zu "
+                            "(a corrupt counter?)",
+                            path, z, slices, smax_acq, slices - 1);
+    if (!err && frames * slices > nimg)
+        err = fmr_error(FMR_ERR_FORMAT,
+                        "%s: %zu frames x %zu slices, but only %zu imaging acquisitions: some frames "
+                        "of some slices were never acquired",
+                        path, frames, slices, nimg);
+    free(fseen);
+    free(sseen);
+    return err;
+}
+
 static fmr_err index_acquisitions(const char *path, ismrmrd_impl *m, fmr_dataset_info *in)
 {
     size_t frames = 0, slices = 0, coils = 0, any_phase = 0, any_rep = 0, nimg = 0;
@@ -346,6 +394,16 @@ static fmr_err index_acquisitions(const char *path, ismrmrd_impl *m, fmr_dataset
         if (HAS(h->flags, FLAG_CALIB)) in->calibration_lines++;
     }
     if (!nimg || !coils) return fmr_error(FMR_ERR_FORMAT, "%s: no imaging acquisitions", path);
+    /* The readout matrix is what the stored samples fill (partial echo: at least half of it); a
+     * larger one is a header that asks for memory the file cannot fill. */
+    size_t max_ns = 0;
+    for (size_t i = 0; i < m->nacq; i++)
+        if (!skipped(m->heads[i].flags) && m->heads[i].number_of_samples > max_ns) max_ns = m->heads[i].number_of_samples;
+    if (m->enc_x > 2 * max_ns)
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: encodedSpace/matrixSize/x %zu is more than twice the longest stored readout "
+                         "(%zu samples); corrupt header?",
+                         path, m->enc_x, max_ns);
     m->use_repetition = !any_phase && any_rep;
     for (size_t i = 0; i < m->nacq; i++) {
         const head_mem *h = &m->heads[i];
@@ -354,17 +412,27 @@ static fmr_err index_acquisitions(const char *path, ismrmrd_impl *m, fmr_dataset
         if (h->idx.slice + 1u > slices) slices = h->idx.slice + 1u;
     }
     in->frames = frames, in->slices = slices, in->coils = coils;
+    /* The counters are 16-bit: one corrupt idx.phase or idx.slice (65535) would make tens of
+     * thousands of empty frames (gigabytes of zeros). Every frame and slice must be acquired. */
+    FMR_TRY(check_counters(path, m, frames, slices, nimg));
+    FMR_TRY(fmr_limit_bytes(path, "the line index (frames x matrixSize y)", 1, 2, (size_t[]){frames, m->enc_y}, NULL));
     size_t nitems = frames * slices;
     m->start = calloc(nitems + 1, sizeof *m->start);
     m->order = malloc(nimg * sizeof *m->order);
     m->lines = calloc(frames * m->enc_y, 1);
-    if (!m->start || !m->order || !m->lines) return fmr_error(FMR_ERR_NOMEM, "cannot index acquisitions");
+    if (!m->start || !m->order || !m->lines)
+        return fmr_error(FMR_ERR_NOMEM, "%s: cannot allocate the acquisition index (%zu items)", path, nitems);
     for (size_t i = 0; i < m->nacq; i++)
         if (!skipped(m->heads[i].flags))
             m->start[frame_of(m, &m->heads[i]) * slices + m->heads[i].idx.slice + 1]++;
-    for (size_t i = 0; i < nitems; i++) m->start[i + 1] += m->start[i];
+    for (size_t i = 0; i < nitems; i++) {
+        if (m->start[i + 1] == 0)
+            return fmr_error(FMR_ERR_FORMAT, "%s: frame %zu of slice %zu has no acquisitions", path,
+                             i / slices, i % slices);
+        m->start[i + 1] += m->start[i];
+    }
     size_t *fill = calloc(nitems, sizeof *fill);
-    if (!fill) return fmr_error(FMR_ERR_NOMEM, "cannot index acquisitions");
+    if (!fill) return fmr_error(FMR_ERR_NOMEM, "%s: cannot allocate the acquisition index (%zu items)", path, nitems);
     for (size_t i = 0; i < m->nacq; i++) {
         const head_mem *h = &m->heads[i];
         if (skipped(h->flags)) continue;
@@ -458,6 +526,9 @@ int fmr_ismrmrd_probe(const char *path, const fmr_open_options *opt, fmr_dataset
     if (!*err) *err = index_acquisitions(path, m, in);
     if (!*err) *err = fmr_fft2c_create(&m->fx, 1, m->enc_x);
     if (!*err) *err = fmr_fft2c_create(&m->fh, 1, in->h);
+    if (!*err)
+        *err = fmr_limit_bytes(path, "the k-space of one item (coils x matrixSize x x y)", sizeof(fmr_cfloat), 3,
+                               (size_t[]){in->coils, m->enc_x, m->enc_y}, NULL);
     if (!*err) *err = fmr_alloc((void **)&m->acc, in->coils * m->enc_x * m->enc_y * sizeof(fmr_cfloat), "k-space");
     if (!*err) *err = fmr_alloc((void **)&m->col, m->enc_x * sizeof(fmr_cfloat), "readout line");
     if (!*err) *err = fmr_alloc((void **)&m->count, m->enc_y * sizeof(float), "line counts");

@@ -48,6 +48,14 @@ fmr_err fmr_ismrmrd_xml_padding(const char *path, const char *xml, size_t w, siz
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
     if (!ok) return FMR_OK; /* no limits given: every column counts as acquired */
+    /* bounded first, so the arithmetic below cannot overflow on extreme header values */
+    const long lim = 1L << 30;
+    if (enc_y < -lim || enc_y > lim || center < -lim || center > lim || maximum < -lim || maximum > lim) {
+        fmr_warn("%s: ismrmrd_header encoding limits (matrixSize y %ld, center %ld, maximum %ld) are "
+                 "out of range; ignored",
+                 path, enc_y, center, maximum);
+        return FMR_OK;
+    }
     /* fastMRI mri_data.py: padding_left = enc_y // 2 - center, padding_right = left + maximum + 1 */
     long left = enc_y / 2 - center, right = left + maximum + 1;
     if (left < 0 || right > (long)w || left >= right) {

@@ -2,6 +2,7 @@
  * MATLAB (nx, ny) reads as (ny, nx), k-t masks (nx, ny, nt) as (nt, ny, nx)) or any HDF5 file with a
  * fastMRI-style 'mask' of shape (w,) or (frames, w). fmrecon's masks select phase-encode columns,
  * so a 2-D mask must be the same along the readout. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,15 @@ fmr_err fmr_maskfile_read(const char *path, const char *variable, fmr_dataset *d
     float *raw = NULL;
     int nd = 0;
     size_t d[8];
+    /* The shape is checked before anything is read: a mask file's size is not trusted. */
+    hsize_t hd[8];
+    hid_t ds_ = H5Dopen2(f, var, H5P_DEFAULT);
+    if (ds_ < 0) err = fmr_error(FMR_ERR_FORMAT, "%s: '%s' is not a readable dataset", path, var);
+    if (!err) err = fmr_h5_dims(path, ds_, var, 3, &nd, hd);
+    if (ds_ >= 0) H5Dclose(ds_);
     H5Fclose(f);
-    FMR_TRY(fmr_h5_read_floats(path, var, 3, &nd, d, &raw));
+    if (err) return err;
+    for (int i = 0; i < nd; i++) d[i] = (size_t)hd[i];
     int matlab = is_matlab(path);
     size_t nf = 0, stride_t = 0, stride_c = 0, nread = 1, stride_r = 0;
     /* Map every layout onto mask[t][c] = raw[t*stride_t + c*stride_c + r*stride_r] for r < nread. */
@@ -67,13 +75,26 @@ fmr_err fmr_maskfile_read(const char *path, const char *variable, fmr_dataset *d
                         matlab ? " (MATLAB masks read as (ny, nx) or (nt, ny, nx))" : "");
     }
     if (!err) {
+        size_t rd[8];
+        int rnd = 0;
+        err = fmr_h5_read_floats(path, var, 3, &rnd, rd, &raw);
+        for (int i = 0; !err && i < nd; i++)
+            if (rnd != nd || rd[i] != d[i]) err = fmr_error(FMR_ERR_FORMAT, "%s: mask '%s' changed while read", path, var);
+    }
+    if (!err) {
         ds->ext_mask = malloc(nf * in->w * sizeof(float));
         if (!ds->ext_mask) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate mask");
     }
     for (size_t t = 0; !err && t < nf; t++)
         for (size_t c = 0; !err && c < in->w; c++) {
             const float *p = raw + t * stride_t + c * stride_c;
-            for (size_t r = 1; r < nread; r++)
+            for (size_t r = 0; r < nread && !err; r++)
+                if (!isfinite(p[r * stride_r]))
+                    err = fmr_error(FMR_ERR_VALUE,
+                                    "%s: mask '%s' holds NaN/Inf (frame %zu, phase-encode line %zu); a "
+                                    "mask must be 0 (not sampled) or 1 (sampled)",
+                                    path, var, t, c);
+            for (size_t r = 1; !err && r < nread; r++)
                 if ((p[r * stride_r] != 0.0f) != (p[0] != 0.0f)) {
                     err = fmr_error(FMR_ERR_FORMAT,
                                     "%s: mask '%s' varies along the readout at phase-encode line %zu "

@@ -10,6 +10,7 @@
 
 fmr_err fmr_png_write_gray(const char *path, size_t rows, size_t cols, const unsigned char *pixels)
 {
+    FMR_TRY(fmr_output_check(path, NULL, 0));
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp) return fmr_error(FMR_ERR_NOMEM, "cannot allocate file name");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fmrecon/array.h"
+#include "io/outcheck.h"
 
 static fmr_err meta_int(const fmr_bundle *b, const char *key, int lo, int hi, int *v)
 {
@@ -115,6 +116,7 @@ fmr_err fmr_bundle_open(const char *path, fmr_bundle **out)
     if (!b) return fmr_error(FMR_ERR_NOMEM, "out of memory (bundle)");
     snprintf(b->path, sizeof b->path, "%s", path);
     fmr_err err = fmr_st_open(path, &b->st);
+    if (!err) fmr_input_register(path); /* so no output of this process can replace it */
     if (!err) err = parse(b);
     if (err) {
         fmr_bundle_close(&b);

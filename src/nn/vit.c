@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/outcheck.h"
 #include "dnnl_util.h"
 #include "encoder_keys.h"
 #include "fmrecon/array.h"
@@ -152,6 +153,7 @@ fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, f
     fmr_encoder *e = calloc(1, sizeof *e);
     if (!e) return fmr_error(FMR_ERR_NOMEM, "out of memory (encoder)");
     fmr_err err = fmr_st_open(weights, &e->st);
+    if (!err) fmr_input_register(weights); /* so no output of this process can replace it */
     if (!err) err = fmr_encoder_inspect(e->st, id, max_block, &e->cfg);
     if (!err && max_block < 0)
         err = fmr_error(FMR_ERR_ARG, "encoder block count %d is negative", max_block);

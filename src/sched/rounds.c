@@ -93,6 +93,16 @@ fmr_err fmr_item_loop_run(MPI_Comm comm, const fmr_item_loop *L)
         }
         fmr_err e = L->flush(L->ctx, (err || L->group_rank) ? 0 : nb, lead);
         if (!err) err = e;
+        /* Stop at the first error any rank saw: every rank leaves after the same round, so no rank
+         * waits in a collective, and a failed file does not run its remaining (possibly huge)
+         * number of empty rounds. One small reduction per round, next to a collective write. */
+        int l = err != FMR_OK, g = 0;
+        if (MPI_Allreduce(&l, &g, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS && !err)
+            err = fmr_error(FMR_ERR_MPI, "MPI_Allreduce failed while agreeing on the round status");
+        if (g) {
+            if (!err) err = fmr_error(FMR_ERR_MPI, "another rank failed; stopping after round %zu", r);
+            break;
+        }
     }
     if (err)
         fmr_progress_cancel(&prog);
