@@ -26,6 +26,7 @@ typedef enum fmr_format {
     FMR_FORMAT_FASTMRI = 1,   /* fastMRI .h5 (and its cine extension) */
     FMR_FORMAT_CMRXRECON = 2, /* CMRxRecon 2023/2024 MATLAB v7.3 .mat */
     FMR_FORMAT_ISMRMRD = 3,   /* ISMRMRD raw data .h5 */
+    FMR_FORMAT_CFL = 4,       /* BART .cfl/.hdr pair (fmrecon/cfl.h) */
 } fmr_format;
 
 typedef enum fmr_mask_kind {

@@ -102,8 +102,9 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
         return fmr_error(FMR_ERR_NOMEM, "cannot allocate dataset for %s", path);
     }
     /* Each probe says "mine", "not mine" or "mine but broken"; the first that claims the file
-     * decides. Checking existence and HDF5-ness first keeps those messages format-neutral. */
-    static const probe_fn probes[] = {fmr_ismrmrd_probe, fmr_cmrxrecon_probe, fmr_fastmri_probe};
+     * decides. Checking existence and HDF5-ness first keeps those messages format-neutral.
+     * BART's pair goes first: it is recognised by name, before any HDF5 probe opens the file. */
+    static const probe_fn probes[] = {fmr_cfl_probe, fmr_ismrmrd_probe, fmr_cmrxrecon_probe, fmr_fastmri_probe};
     fmr_err err = FMR_OK;
     int r = 0;
     for (size_t i = 0; r == 0 && i < sizeof probes / sizeof probes[0]; i++) r = probes[i](path, opt, ds, &err);

@@ -29,6 +29,7 @@ struct fmr_dataset {
  * or -1 with an error recorded if it is theirs but unusable. */
 int fmr_fastmri_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
 int fmr_cmrxrecon_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
+int fmr_cfl_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
 int fmr_ismrmrd_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
 
 /* Reads a mask file for a dataset of the given frames and width into ds->ext_mask. */
