@@ -103,3 +103,11 @@ endif()
 add_library(fmr::nifti INTERFACE IMPORTED)
 target_include_directories(fmr::nifti INTERFACE ${NIFTI_INCLUDE_DIR})
 target_link_libraries(fmr::nifti INTERFACE ${NIFTI_IO_LIBRARY} ${NIFTI_ZNZ_LIBRARY} m)
+
+# ---- DCMTK (Debian libdcmtk-dev): DICOM in and out, used by one C++ file ----
+find_package(DCMTK CONFIG QUIET)
+if(NOT DCMTK_FOUND OR NOT TARGET DCMTK::dcmdata)
+  message(FATAL_ERROR "fmrecon: DCMTK not found. Debian: apt-get install libdcmtk-dev; elsewhere set DCMTK_DIR")
+endif()
+add_library(fmr::dcmtk INTERFACE IMPORTED)
+target_link_libraries(fmr::dcmtk INTERFACE DCMTK::dcmdata DCMTK::ofstd DCMTK::oflog)

@@ -23,6 +23,7 @@ static const struct {
     const char *summary;
 } exporters[] = {
     {"nifti", fmr_export_nifti, "NIfTI-1 (.nii): one 4-D file (w, h, slice, time) or one per slice"},
+    {"dicom", fmr_export_dicom, "DICOM MR Image Storage: one series per slice, one instance per frame"},
 };
 #define NEXP (sizeof exporters / sizeof exporters[0])
 
