@@ -5,6 +5,7 @@
 #include "dataset_impl.h"
 #include "fmrecon/calib.h"
 #include "fmrecon/log.h"
+#include "geometry/geometry_impl.h"
 
 const char *fmr_dataset_path(const fmr_dataset *ds)
 {
@@ -14,6 +15,16 @@ const char *fmr_dataset_path(const fmr_dataset *ds)
 const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds)
 {
     return &ds->info;
+}
+
+const fmr_geometry *fmr_dataset_get_geometry(const fmr_dataset *ds)
+{
+    return ds->geo;
+}
+
+const char *fmr_dataset_header_xml(const fmr_dataset *ds)
+{
+    return ds->header_xml;
 }
 
 /* Prewhitening (from noise scans, unless disabled) and SVD compression (if asked) combine into one
@@ -113,6 +124,7 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
                         "%s: no k-space found (expected fastMRI 'kspace', CMRxRecon 'kspace_full'/'kus'/"
                         "'kspace_sub*' or ISMRMRD '/dataset/data')",
                         path);
+    if (!err) err = fmr_dataset_geometry_init(ds, opt);
     if (!err && opt->mask_file) err = fmr_maskfile_read(opt->mask_file, opt->mask_variable, ds);
     if (!err) {
         ds->info.coils_in_file = ds->info.coils;
@@ -123,6 +135,8 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
         fmr_free(ds->xform);
         fmr_free(ds->raw);
         free(ds->ext_mask);
+        fmr_geometry_free(&ds->geo);
+        free(ds->header_xml);
         free(ds->path);
         free(ds);
         return err;
@@ -136,6 +150,8 @@ void fmr_dataset_close(fmr_dataset **ds)
     if (!ds || !*ds) return;
     if ((*ds)->ops && (*ds)->ops->close) (*ds)->ops->close(*ds);
     free((*ds)->ext_mask);
+    fmr_geometry_free(&(*ds)->geo);
+    free((*ds)->header_xml);
     fmr_free((*ds)->xform);
     fmr_free((*ds)->raw);
     free((*ds)->path);

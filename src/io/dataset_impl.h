@@ -23,6 +23,8 @@ struct fmr_dataset {
     float *ext_mask; /* from --mask-file: frames x w (or 1 x w when shared) */
     fmr_cfloat *xform; /* coils x coils_in_file coil transform (prewhitening, compression) or NULL */
     fmr_cfloat *raw;   /* coils_in_file x h x w scratch for the transform */
+    struct fmr_geometry *geo; /* always set after open (src/geometry/geometry_read.c) */
+    char *header_xml;         /* the ISMRMRD XML header (ISMRMRD /dataset/xml, fastMRI ismrmrd_header) or NULL */
 };
 
 /* Format probes: return 1 and fill ds (ops, info, impl) if path is theirs, 0 if not theirs,

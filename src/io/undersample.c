@@ -169,6 +169,9 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
         }
         KEEP(fmr_h5out_attr_string(o, NULL, "fmrecon_version", fmr_version()));
         if (argv_line) KEEP(fmr_h5out_attr_string(o, NULL, "command", argv_line));
+        /* the geometry and the ISMRMRD header go on with the data (docs/formats.md) */
+        KEEP(fmr_h5out_attr_geometry(o, fmr_dataset_get_geometry(j.ds)));
+        if (fmr_dataset_header_xml(j.ds)) KEEP(fmr_h5out_add_string(o, "ismrmrd_header", fmr_dataset_header_xml(j.ds)));
 #undef KEEP
         err = fmr_h5out_finish(&o, e);
     }

@@ -70,6 +70,7 @@ static fmr_err write_header(pipeline *p, MPI_Comm comm, const char *in_path, con
     if (opt->argv_line) KEEP(fmr_h5out_attr_string(p->out, NULL, "command", opt->argv_line));
     KEEP(fmr_h5out_attr_string(p->out, "reconstruction", "axes",
                                "frame,slice,readout,phase_encode"));
+    KEEP(fmr_h5out_attr_geometry(p->out, fmr_dataset_get_geometry(p->ds)));
 #undef KEEP
     free(json);
     return err;
