@@ -43,6 +43,11 @@ fmr_err fmr_cfl_read_header(const char *path, long dims[FMR_CFL_DIMS]);
  * "X.hdr"), each under a temporary name, renamed only when complete. */
 fmr_err fmr_cfl_write(const char *path, const long dims[FMR_CFL_DIMS], const fmr_cfloat *data);
 
+/* Writes a cine (frames T, slices Z, h, w), row-major as fmrecon keeps it, from complex img or
+ * (img NULL) magnitude mag, as a BART pair [h, w, 1, 1, ..., TIME = T, ..., SLICE = Z]. */
+fmr_err fmr_cfl_write_cine(const char *path, size_t T, size_t Z, size_t h, size_t w, const fmr_cfloat *img,
+                           const float *mag);
+
 /* Writes an fmrecon image array (frames, slices, h, w), complex or magnitude (imaginary part 0),
  * as a BART pair [h, w, 1, 1, ..., TIME = frames, ..., SLICE = slices]. */
 fmr_err fmr_cfl_write_images(const char *path, const fmr_array *images);

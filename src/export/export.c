@@ -24,6 +24,7 @@ static const struct {
 } exporters[] = {
     {"nifti", fmr_export_nifti, "NIfTI-1 (.nii): one 4-D file (w, h, slice, time) or one per slice"},
     {"dicom", fmr_export_dicom, "DICOM MR Image Storage: one series per slice, one instance per frame"},
+    {"cfl", fmr_export_cfl, "BART .cfl/.hdr: [h, w, 1, ..., TIME = frames, ..., SLICE = slices], magnitude or --complex"},
 };
 #define NEXP (sizeof exporters / sizeof exporters[0])
 

@@ -30,6 +30,7 @@ typedef fmr_err (*fmr_exporter_fn)(const fmr_export_result *r, const char *out_d
 fmr_err fmr_export_nifti(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt);
 fmr_err fmr_export_dicom(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt);
 fmr_err fmr_export_gif(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt);
+fmr_err fmr_export_cfl(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt);
 fmr_err fmr_export_png(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt);
 
 /* Helpers shared by the exporters (src/export/export.c). */

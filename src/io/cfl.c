@@ -388,23 +388,17 @@ fmr_err fmr_cfl_write(const char *path, const long dims[FMR_CFL_DIMS], const fmr
     return err;
 }
 
-fmr_err fmr_cfl_write_images(const char *path, const fmr_array *a)
+fmr_err fmr_cfl_write_cine(const char *path, size_t T, size_t Z, size_t h, size_t w, const fmr_cfloat *ci,
+                           const float *fi)
 {
-    const int nd = fmr_array_ndim(a);
-    const fmr_dtype t = fmr_array_dtype(a);
-    if (nd < 2 || nd > 4 || (t != FMR_C64 && t != FMR_F32))
-        return fmr_error(FMR_ERR_SHAPE, "%s: cfl output takes images (frames, slices, h, w), complex or real", path);
-    const size_t h = fmr_array_dim(a, nd - 2), w = fmr_array_dim(a, nd - 1);
-    const size_t T = nd == 4 ? fmr_array_dim(a, 0) : 1, Z = nd >= 3 ? fmr_array_dim(a, nd - 3) : 1;
     long dims[FMR_CFL_DIMS];
     for (int i = 0; i < FMR_CFL_DIMS; i++) dims[i] = 1;
     dims[FMR_CFL_READ] = (long)h, dims[FMR_CFL_PHS1] = (long)w;
     dims[FMR_CFL_TIME] = (long)T, dims[FMR_CFL_SLICE] = (long)Z;
     const size_t hw = h * w;
     fmr_cfloat *o = NULL;
-    FMR_TRY(fmr_alloc((void **)&o, T * Z * hw * sizeof *o, "cfl output"));
-    const fmr_cfloat *ci = t == FMR_C64 ? fmr_array_data(a) : NULL;
-    const float *fi = t == FMR_F32 ? fmr_array_data(a) : NULL;
+    const size_t total = T * Z * hw;
+    FMR_TRY(fmr_alloc((void **)&o, (total ? total : 1) * sizeof *o, "cfl output"));
     for (size_t z = 0; z < Z; z++)
         for (size_t f = 0; f < T; f++) {
             const size_t src = (f * Z + z) * hw, dst = (z * T + f) * hw;
@@ -415,6 +409,18 @@ fmr_err fmr_cfl_write_images(const char *path, const fmr_array *a)
     fmr_err err = fmr_cfl_write(path, dims, o);
     fmr_free(o);
     return err;
+}
+
+fmr_err fmr_cfl_write_images(const char *path, const fmr_array *a)
+{
+    const int nd = fmr_array_ndim(a);
+    const fmr_dtype t = fmr_array_dtype(a);
+    if (nd < 2 || nd > 4 || (t != FMR_C64 && t != FMR_F32))
+        return fmr_error(FMR_ERR_SHAPE, "%s: cfl output takes images (frames, slices, h, w), complex or real", path);
+    const size_t h = fmr_array_dim(a, nd - 2), w = fmr_array_dim(a, nd - 1);
+    const size_t T = nd == 4 ? fmr_array_dim(a, 0) : 1, Z = nd >= 3 ? fmr_array_dim(a, nd - 3) : 1;
+    return fmr_cfl_write_cine(path, T, Z, h, w, t == FMR_C64 ? fmr_array_data(a) : NULL,
+                              t == FMR_F32 ? fmr_array_data(a) : NULL);
 }
 
 fmr_err fmr_cfl_write_result(const char *h5path, const char *dataset, const char *path)
