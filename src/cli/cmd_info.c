@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "fmrecon/cfl.h"
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 #include "fmrecon/mask.h"
@@ -85,7 +86,9 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
     fmr_mask_stats ms;
     fmr_mask_describe(mask, in->w, in->pad_left, in->pad_right, &ms);
     struct stat st;
-    double mib = stat(path, &st) == 0 ? (double)st.st_size / 1048576.0 : -1;
+    char cfl[4096], data[4200];
+    if (fmr_cfl_is(path, cfl, sizeof cfl)) snprintf(data, sizeof data, "%s.cfl", cfl); /* a BART pair: its data */
+    double mib = stat(fmr_cfl_is(path, cfl, sizeof cfl) ? data : path, &st) == 0 ? (double)st.st_size / 1048576.0 : -1;
     const char *mask_kind = in->mask == FMR_MASK_NONE     ? "none (inferred from k-space zeros)"
                             : in->mask == FMR_MASK_SHARED ? "shared by all frames"
                                                           : "per frame (frame 0 shown)";

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "fmrecon/cfl.h"
+#include "fmrecon/mask.h"
 #include "fmrecon/provenance.h"
 #include "nn/bundle.h"
 
@@ -204,6 +205,8 @@ fmr_err fmr_prov_add_recon(cJSON *o, MPI_Comm comm, const char *in_path, const f
     cJSON_AddBoolToObject(j, "save_cascades", opt->save_extras);
     fmr_prov_add_open(o, &opt->open);
     fmr_prov_add_method_params(o, &opt->params);
+    /* the bundle at the top level too: exporters name it in series descriptions */
+    if (opt->params.model_file) cJSON_AddStringToObject(o, "model", opt->params.model_file);
     /* options given to PETSc after '--' or in PETSC_OPTIONS (they override --cg-*) */
     char *popts = NULL;
     if (PetscOptionsGetAll(NULL, &popts) == 0 && popts) {
@@ -219,4 +222,53 @@ fmr_err fmr_prov_add_recon(cJSON *o, MPI_Comm comm, const char *in_path, const f
     e = fmr_prov_add_file(fs, comm, "mask_file", opt->open.mask_file), err = err ? err : e;
     e = fmr_prov_add_runtime(o, comm), err = err ? err : e;
     return err;
+}
+
+fmr_err fmr_prov_undersample_json(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                                  const fmr_mask_spec *spec, size_t acs_used, char **json)
+{
+    *json = NULL;
+    cJSON *o = cJSON_CreateObject(), *m = o ? cJSON_AddObjectToObject(o, "mask") : NULL;
+    if (!m) {
+        cJSON_Delete(o);
+        return fmr_error(FMR_ERR_NOMEM, "cannot build the provenance record");
+    }
+    cJSON_AddStringToObject(m, "type", spec ? fmr_mask_type_name(spec->type) : "from source");
+    if (spec) {
+        cJSON_AddNumberToObject(m, "acceleration", spec->accel);
+        cJSON_AddNumberToObject(m, "acs_requested", (double)spec->acs); /* < 0: from center_fraction */
+        cJSON_AddNumberToObject(m, "center_fraction", spec->center_fraction);
+        cJSON_AddNumberToObject(m, "seed", (double)spec->seed);
+        cJSON_AddNumberToObject(m, "acs_lines", (double)acs_used);
+    }
+    fmr_prov_add_open(o, open);
+    fmr_err err = fmr_prov_add_file(o, comm, "input", in_path), e;
+    cJSON *fs = cJSON_AddObjectToObject(o, "files");
+    e = fmr_prov_add_file(fs, comm, "mask_file", open ? open->mask_file : NULL), err = err ? err : e;
+    e = fmr_prov_add_runtime(o, comm), err = err ? err : e;
+    if (err) {
+        cJSON_Delete(o);
+        return err;
+    }
+    return fmr_prov_print(o, json);
+}
+
+fmr_err fmr_prov_maps_json(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                           const fmr_espirit_opts *espirit, char **json)
+{
+    *json = NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return fmr_error(FMR_ERR_NOMEM, "cannot build the provenance record");
+    cJSON_AddStringToObject(o, "method", "espirit");
+    fmr_prov_add_espirit(o, espirit);
+    fmr_prov_add_open(o, open);
+    fmr_err err = fmr_prov_add_file(o, comm, "input", in_path), e;
+    cJSON *fs = cJSON_AddObjectToObject(o, "files");
+    e = fmr_prov_add_file(fs, comm, "mask_file", open ? open->mask_file : NULL), err = err ? err : e;
+    e = fmr_prov_add_runtime(o, comm), err = err ? err : e;
+    if (err) {
+        cJSON_Delete(o);
+        return err;
+    }
+    return fmr_prov_print(o, json);
 }

@@ -29,6 +29,15 @@ void fmr_prov_add_method_params(cJSON *o, const fmr_method_params *p);
  * included), open, method_params, petsc_options, input and files (size, SHA-256), runtime. */
 fmr_err fmr_prov_add_recon(cJSON *o, MPI_Comm comm, const char *in_path, const fmr_recon_options *opt);
 
+struct fmr_mask_spec;
+
+/* The `parameters` text of undersample (mask spec, open, input, runtime) and of maps (ESPIRiT
+ * settings, open, input, runtime). */
+fmr_err fmr_prov_undersample_json(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                                  const struct fmr_mask_spec *spec, size_t acs_used, char **json);
+fmr_err fmr_prov_maps_json(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                           const fmr_espirit_opts *espirit, char **json);
+
 /* Prints o (unformatted) into *json (malloc'd) and deletes o. */
 fmr_err fmr_prov_print(cJSON *o, char **json);
 
