@@ -14,6 +14,7 @@
 #include "fmrecon/cfl.h"
 #include "fmrecon/mask.h"
 #include "fmrecon/provenance.h"
+#include "fmrecon/safetensors.h"
 #include "nn/bundle.h"
 
 typedef struct {
@@ -207,6 +208,15 @@ fmr_err fmr_prov_add_recon(cJSON *o, MPI_Comm comm, const char *in_path, const f
     fmr_prov_add_method_params(o, &opt->params);
     /* the bundle at the top level too: exporters name it in series descriptions */
     if (opt->params.model_file) cJSON_AddStringToObject(o, "model", opt->params.model_file);
+    /* the bundle's own settings (cascades, its CG iterations, encoder...) decide the unrolled
+     * method, more than the command-line defaults do: recorded as the bundle states them */
+    fmr_safetensors *st = NULL;
+    if (opt->params.model_file && fmr_st_open(opt->params.model_file, &st) == FMR_OK) {
+        cJSON *bm = cJSON_AddObjectToObject(o, "bundle_metadata");
+        for (size_t i = 0; bm && i < fmr_st_metadata_count(st); i++)
+            cJSON_AddStringToObject(bm, fmr_st_metadata_key(st, i), fmr_st_metadata_value(st, i));
+        fmr_st_close(&st);
+    }
     /* options given to PETSc after '--' or in PETSC_OPTIONS (they override --cg-*) */
     char *popts = NULL;
     if (PetscOptionsGetAll(NULL, &popts) == 0 && popts) {
