@@ -24,6 +24,8 @@ static const struct {
 } exporters[] = {
     {"nifti", fmr_export_nifti, "NIfTI-1 (.nii): one 4-D file (w, h, slice, time) or one per slice"},
     {"dicom", fmr_export_dicom, "DICOM MR Image Storage: one series per slice, one instance per frame"},
+    {"gif", fmr_export_gif, "animated GIF cine per slice, frame delay from the trigger times"},
+    {"png", fmr_export_png, "labelled PNG montage (slices x frames)"},
 };
 #define NEXP (sizeof exporters / sizeof exporters[0])
 
