@@ -61,6 +61,7 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
         if (!err) err = fmr_h5out_attr_string(out, NULL, "fmrecon_version", fmr_version());
         free(pj);
     }
+    if (!err) err = fmr_h5out_attr_geometry(out, fmr_dataset_get_geometry(ds));
     if (!err) err = fmr_alloc((void **)&mine, (nz ? nz : 1) * n * sizeof *mine, "coil maps");
     if (!err) err = fmr_maps_create(&maps, ds, &par);
     for (size_t z = 0; !err && z < nz; z++) {

@@ -24,6 +24,8 @@ static const struct {
 } exporters[] = {
     {"nifti", fmr_export_nifti, "NIfTI-1 (.nii): one 4-D file (w, h, slice, time) or one per slice"},
     {"dicom", fmr_export_dicom, "DICOM MR Image Storage: one series per slice, one instance per frame"},
+    {"gif", fmr_export_gif, "animated GIF cine per slice, frame delay from the trigger times"},
+    {"png", fmr_export_png, "labelled PNG montage (slices x frames)"},
     {"cfl", fmr_export_cfl, "BART .cfl/.hdr: [h, w, 1, ..., TIME = frames, ..., SLICE = slices], magnitude or --complex"},
 };
 #define NEXP (sizeof exporters / sizeof exporters[0])
@@ -228,14 +230,16 @@ fmr_err fmr_export_file(const char *in_path, const char *formats, const char *ou
         if (!fmr_export_format_known(t))
             return fmr_error(FMR_ERR_ARG, "unknown export format '%s' (known: %s)", t, fmr_export_format_list());
     if (opt->enhanced) return fmr_error(FMR_ERR_ARG, "Enhanced MR multi-frame DICOM is not implemented; drop --enhanced");
-    struct stat st;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return fmr_error(FMR_ERR_IO, "%s: cannot create output folder: %s", out_dir, strerror(errno));
-    if (stat(out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) return fmr_error(FMR_ERR_IO, "%s: not a folder", out_dir);
+    /* the input is read and checked before the output folder is touched */
     fmr_export_result r;
     char name[256];
     FMR_TRY(load_result(in_path, opt, &r, name, sizeof name));
+    struct stat st;
     fmr_err err = FMR_OK;
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
+        err = fmr_error(FMR_ERR_IO, "%s: cannot create output folder: %s", out_dir, strerror(errno));
+    else if (stat(out_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        err = fmr_error(FMR_ERR_IO, "%s: not a folder", out_dir);
     snprintf(list, sizeof list, "%s", formats);
     for (char *save = NULL, *t = strtok_r(list, ",", &save); !err && t; t = strtok_r(NULL, ",", &save))
         for (size_t i = 0; i < NEXP; i++)

@@ -28,6 +28,7 @@ static int read_string_attr(hid_t loc, const char *name, char **out)
         if (H5Tis_variable_str(ft) > 0) {
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(ft)); /* HDF5 does not convert between ASCII and UTF-8 */
             char *v = NULL;
             if (H5Aread(a, mt, &v) >= 0 && v) {
                 *out = strdup(v);
@@ -41,6 +42,7 @@ static int read_string_attr(hid_t loc, const char *name, char **out)
                 char *buf = calloc(n + 1, 1);
                 hid_t mt = H5Tcopy(H5T_C_S1);
                 H5Tset_size(mt, n + 1);
+                H5Tset_cset(mt, H5Tget_cset(ft));
                 if (buf && H5Aread(a, mt, buf) >= 0) *out = buf, ok = 1;
                 else free(buf);
                 H5Tclose(mt);

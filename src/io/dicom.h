@@ -54,3 +54,20 @@ void fmr_dcm_new_uid(char *buf);
 }
 #endif
 #endif
+
+#ifndef FMR_IO_DICOM_SERIES
+#define FMR_IO_DICOM_SERIES
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Reads a folder holding one magnitude cine series (src/io/dicom_series.c): every file must
+ * belong to the same series and carry ImagePositionPatient, ImageOrientationPatient,
+ * PixelSpacing and SliceThickness (TriggerTime when a location has several images). Images
+ * are grouped by location along the slice normal (ascending) and ordered by TriggerTime.
+ * Slices [z0, z0 + nz) are kept (nz = 0: all). *mag (malloc'd) is frames x slices x rows x
+ * cols; *geo the series' geometry with h = rows, w = columns. */
+fmr_err fmr_dicom_read_series(const char *dir, size_t z0, size_t nz, float **mag, fmr_geometry **geo);
+#ifdef __cplusplus
+}
+#endif
+#endif
