@@ -117,40 +117,46 @@ int main(int argc, char **argv)
         Mat_Close(m);
         return fail("%s: cannot create (%s)", out, *last_msg ? last_msg : strerror(errno));
     }
-    int rc = 0, count = 0;
+    int rc = 0, count = 0, declared = 0;
     uint64_t total = 0;
     matvar_t *info;
-    /* Headers first (no values), checked, then each variable read in full and written. */
+    /* Pass 1: every variable's header (no values), checked before anything is allocated. */
     while (!rc && (info = Mat_VarReadNextInfo(m)) != NULL) {
-        char name[256];
-        snprintf(name, sizeof name, "%s", info->name ? info->name : "");
+        const char *name = info->name ? info->name : "";
         uint64_t bytes = value_bytes(info);
-        int uncompressed = info->compression == MAT_COMPRESSION_NONE;
+        int container = info->class_type == MAT_C_STRUCT || info->class_type == MAT_C_CELL;
         if (!*name)
-            rc = fail("%s: a variable without a name", in);
-        else if (!bytes && info->rank > 0 && info->class_type != MAT_C_STRUCT && info->class_type != MAT_C_CELL)
+            rc = fail("%s: variable %d has no name", in, declared + 1);
+        else if (!bytes && info->rank > 0 && !container)
             rc = fail("%s: variable '%s': its dimensions overflow", in, name);
-        else if (uncompressed && info->class_type != MAT_C_STRUCT && info->class_type != MAT_C_CELL &&
-                 bytes > (uint64_t)st.st_size)
+        else if (info->compression == MAT_COMPRESSION_NONE && !container && bytes > (uint64_t)st.st_size)
             rc = fail("%s: variable '%s' declares %llu bytes of values, more than the %lld-byte file "
                       "holds (truncated?)",
                       in, name, (unsigned long long)bytes, (long long)st.st_size);
         else if (bytes > budget)
             rc = fail("%s: variable '%s' needs %.1f GiB, more than half of this machine's memory", in, name,
                       (double)bytes / 1073741824.0);
+        declared++;
         Mat_VarFree(info);
-        if (rc) break;
+    }
+    /* a header cut short ends the scan with a message */
+    if (!rc && *last_msg) rc = fail("%s: cannot read past variable %d (file corrupt or truncated?): %s", in, declared, last_msg);
+    if (!rc && declared == 0) rc = fail("%s: no variables could be read (empty, corrupt or truncated file)", in);
+    /* Pass 2: each variable with its values, written as it is read. */
+    if (!rc && Mat_Rewind(m) != 0) rc = fail("%s: cannot rewind", in);
+    while (!rc && count < declared) {
         last_msg[0] = '\0';
-        matvar_t *v = Mat_VarRead(m, name);
+        matvar_t *v = Mat_VarReadNext(m);
+        const char *name = v && v->name ? v->name : "?";
         if (!v || (v->class_type != MAT_C_STRUCT && v->class_type != MAT_C_CELL && v->nbytes && !v->data) ||
             *last_msg) {
-            rc = fail("%s: cannot read variable '%s' (file corrupt or truncated?)%s%s", in, name,
-                      *last_msg ? ": " : "", last_msg);
+            rc = fail("%s: cannot read variable %d%s%s%s (file corrupt or truncated?)%s%s", in, count + 1,
+                      v ? " '" : "", v ? name : "", v ? "'" : "", *last_msg ? ": " : "", last_msg);
         } else if (Mat_VarWrite(o, v, MAT_COMPRESSION_NONE) != 0) {
             rc = fail("%s: cannot write variable '%s'%s%s", out, name, *last_msg ? ": " : "", last_msg);
         } else {
             count++;
-            total += bytes;
+            total += value_bytes(v);
             if (!quiet) {
                 fprintf(stderr, "fmrecon-mat2h5: %s %s%s (", name, v->isComplex ? "complex " : "",
                         class_name(v->class_type));
@@ -160,9 +166,6 @@ int main(int argc, char **argv)
         }
         if (v) Mat_VarFree(v);
     }
-    /* a variable whose header itself is cut short ends the loop early with a message */
-    if (!rc && *last_msg) rc = fail("%s: cannot read past variable %d (file corrupt or truncated?): %s", in, count, last_msg);
-    if (!rc && count == 0) rc = fail("%s: no variables could be read (empty, corrupt or truncated file)", in);
     Mat_Close(m);
     if (Mat_Close(o) != 0 && !rc) rc = fail("%s: cannot finish writing", out);
     if (!rc && rename(tmp, out) != 0) rc = fail("%s: cannot rename into place (%s)", out, strerror(errno));
