@@ -118,6 +118,7 @@ int main(int argc, char **argv)
         return fail("%s: cannot create (%s)", out, *last_msg ? last_msg : strerror(errno));
     }
     int rc = 0, count = 0, declared = 0;
+    char last_name[256] = "";
     uint64_t total = 0;
     matvar_t *info;
     /* Pass 1: every variable's header (no values), checked before anything is allocated. */
@@ -137,10 +138,14 @@ int main(int argc, char **argv)
             rc = fail("%s: variable '%s' needs %.1f GiB, more than half of this machine's memory", in, name,
                       (double)bytes / 1073741824.0);
         declared++;
+        snprintf(last_name, sizeof last_name, "%s", name);
         Mat_VarFree(info);
     }
     /* a header cut short ends the scan with a message */
-    if (!rc && *last_msg) rc = fail("%s: cannot read past variable %d (file corrupt or truncated?): %s", in, declared, last_msg);
+    if (!rc && *last_msg && declared)
+        rc = fail("%s: truncated or corrupt after the header of variable %d '%s' (its data run past the end?): %s", in,
+                  declared, last_name, last_msg);
+    if (!rc && *last_msg) rc = fail("%s: truncated or corrupt before the first variable: %s", in, last_msg);
     if (!rc && declared == 0) rc = fail("%s: no variables could be read (empty, corrupt or truncated file)", in);
     /* Pass 2: each variable with its values, written as it is read. */
     if (!rc && Mat_Rewind(m) != 0) rc = fail("%s: cannot rewind", in);
