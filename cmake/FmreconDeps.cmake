@@ -92,3 +92,33 @@ target_link_libraries(fmr::lapacke INTERFACE ${LAPACKE_LIBRARY})
 find_package(dnnl 2.6 CONFIG REQUIRED)
 add_library(fmr::dnnl INTERFACE IMPORTED)
 target_link_libraries(fmr::dnnl INTERFACE DNNL::dnnl)
+
+# ---- NIfTI-1 (niftilib's nifti1_io + znzlib; Debian libnifti2-dev) ----
+find_path(NIFTI_INCLUDE_DIR nifti1_io.h PATH_SUFFIXES nifti)
+find_library(NIFTI_IO_LIBRARY NAMES niftiio)
+find_library(NIFTI_ZNZ_LIBRARY NAMES znz)
+if(NOT NIFTI_INCLUDE_DIR OR NOT NIFTI_IO_LIBRARY OR NOT NIFTI_ZNZ_LIBRARY)
+  message(FATAL_ERROR "fmrecon: niftilib (nifti1_io.h, libniftiio, libznz) not found. Debian: apt-get install libnifti2-dev")
+endif()
+add_library(fmr::nifti INTERFACE IMPORTED)
+target_include_directories(fmr::nifti INTERFACE ${NIFTI_INCLUDE_DIR})
+target_link_libraries(fmr::nifti INTERFACE ${NIFTI_IO_LIBRARY} ${NIFTI_ZNZ_LIBRARY} m)
+
+# ---- DCMTK (Debian libdcmtk-dev): DICOM in and out, used by one C++ file ----
+find_package(DCMTK CONFIG QUIET)
+if(NOT DCMTK_FOUND OR NOT TARGET DCMTK::dcmdata)
+  message(FATAL_ERROR "fmrecon: DCMTK not found. Debian: apt-get install libdcmtk-dev; elsewhere set DCMTK_DIR")
+endif()
+add_library(fmr::dcmtk INTERFACE IMPORTED)
+target_link_libraries(fmr::dcmtk INTERFACE DCMTK::dcmdata DCMTK::ofstd DCMTK::oflog)
+
+# ---- giflib (Debian libgif-dev): cine GIFs; FreeType (libfreetype-dev): montage labels ----
+find_path(GIF_INCLUDE_DIR gif_lib.h)
+find_library(GIF_LIBRARY NAMES gif)
+if(NOT GIF_INCLUDE_DIR OR NOT GIF_LIBRARY)
+  message(FATAL_ERROR "fmrecon: giflib not found. Debian: apt-get install libgif-dev")
+endif()
+add_library(fmr::gif INTERFACE IMPORTED)
+target_include_directories(fmr::gif INTERFACE ${GIF_INCLUDE_DIR})
+target_link_libraries(fmr::gif INTERFACE ${GIF_LIBRARY})
+find_package(Freetype REQUIRED)

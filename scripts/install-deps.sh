@@ -14,6 +14,7 @@ pkgs=(
     slurm-wlm munge
     python3-numpy python3-h5py python3-scipy python3-skimage python3-torch python3-matplotlib
     bart
+    libmatio-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

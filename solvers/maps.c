@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fmrecon/calib.h"
+#include "fmrecon/cfl.h"
 #include "fmrecon/log.h"
 
 struct fmr_maps {
@@ -36,13 +37,18 @@ fmr_err fmr_maps_create(fmr_maps **out, fmr_dataset *ds, const fmr_method_params
     const fmr_dataset_info *in = m->in;
     fmr_err err =
         fmr_alloc((void **)&m->cur, in->coils * in->h * in->w * sizeof *m->cur, "coil maps");
-    if (!err && par->sens_file) {
+    char cfl_base[4096];
+    if (!err && par->sens_file && fmr_cfl_is(par->sens_file, cfl_base, sizeof cfl_base)) {
+        err = fmr_cfl_read_maps(par->sens_file, &m->file); /* BART maps, e.g. from bart ecalib */
+    } else if (!err && par->sens_file) {
         err = fmr_h5_read_array(par->sens_file, "maps", &m->file);
         if (err == FMR_ERR_FORMAT && strstr(fmr_error_message(), "no dataset"))
             err = fmr_h5_read_array(par->sens_file, "sens", &m->file);
         if (err == FMR_ERR_FORMAT && strstr(fmr_error_message(), "no dataset"))
             err = fmr_error(FMR_ERR_FORMAT, "%s: no 'maps' or 'sens' dataset", par->sens_file);
-        if (!err) {
+    }
+    if (!err && par->sens_file) {
+        {
             fmr_array *a = m->file;
             int nd = fmr_array_ndim(a);
             int ok = fmr_array_dtype(a) == FMR_C64 && (nd == 3 || nd == 4) &&

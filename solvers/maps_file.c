@@ -1,6 +1,7 @@
 /* fmrecon maps: the coil maps the classical and learned methods use, written to a file so that
  * training (python/) and inference (--sens) see exactly the same sensitivities. Slices are dealt
  * to ranks; each writes its own slices of one collectively written file. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fmrecon/calib.h"
@@ -9,6 +10,7 @@
 #include "fmrecon/recon.h"
 #include "fmrecon/sched.h"
 #include "maps.h"
+#include "recon/provenance.h"
 
 fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
                        const fmr_espirit_opts *espirit, const char *out_path)
@@ -46,6 +48,20 @@ fmr_err fmr_maps_write(MPI_Comm comm, const char *in_path, const fmr_open_option
         err = fmr_h5out_attr_string(out, "maps", "method",
                                     "ESPIRiT on the time-averaged k-space of each slice");
     if (!err) err = fmr_h5out_attr_string(out, "maps", "source", in_path);
+    /* the ESPIRiT settings on the dataset itself, so the maps carry them wherever they are copied */
+    if (!err) err = fmr_h5out_attr_int(out, "maps", "espirit_kernel", par.espirit.kernel);
+    if (!err) err = fmr_h5out_attr_int(out, "maps", "espirit_cal", par.espirit.cal);
+    if (!err) err = fmr_h5out_attr_double(out, "maps", "espirit_threshold", par.espirit.threshold);
+    if (!err) err = fmr_h5out_attr_double(out, "maps", "espirit_crop", par.espirit.crop);
+    {
+        char *pj = NULL; /* collective: every rank builds it (rank 0 hashes the source) */
+        fmr_err e = fmr_prov_maps_json(comm, in_path, open, &par.espirit, &pj);
+        if (!err) err = e;
+        if (!err) err = fmr_h5out_attr_string(out, NULL, "parameters", pj);
+        if (!err) err = fmr_h5out_attr_string(out, NULL, "fmrecon_version", fmr_version());
+        free(pj);
+    }
+    if (!err) err = fmr_h5out_attr_geometry(out, fmr_dataset_get_geometry(ds));
     if (!err) err = fmr_alloc((void **)&mine, (nz ? nz : 1) * n * sizeof *mine, "coil maps");
     if (!err) err = fmr_maps_create(&maps, ds, &par);
     for (size_t z = 0; !err && z < nz; z++) {

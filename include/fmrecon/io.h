@@ -17,6 +17,7 @@
 #include "fmrecon/array.h"
 #include "fmrecon/error.h"
 #include "fmrecon/visibility.h"
+#include "fmrecon/geometry.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +29,7 @@ typedef enum fmr_format {
     FMR_FORMAT_FASTMRI = 1,   /* fastMRI .h5 (and its cine extension) */
     FMR_FORMAT_CMRXRECON = 2, /* CMRxRecon 2023/2024 MATLAB v7.3 .mat */
     FMR_FORMAT_ISMRMRD = 3,   /* ISMRMRD raw data .h5 */
+    FMR_FORMAT_CFL = 4,       /* BART .cfl/.hdr pair (fmrecon/cfl.h) */
 } fmr_format;
 
 typedef enum fmr_mask_kind {
@@ -66,6 +68,7 @@ typedef struct fmr_open_options {
     const char *mask_variable; /* its variable (default: first of mask, mask04, mask08, mask10) */
     int no_prewhiten;          /* keep raw channels even when noise scans are present */
     size_t virtual_coils;      /* > 0: SVD coil compression to this many virtual coils */
+    fmr_geometry_overrides geometry; /* --pixel-spacing, --slice-thickness, --trigger-times */
 } fmr_open_options;
 
 typedef struct fmr_dataset fmr_dataset;
@@ -76,6 +79,10 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
 void fmr_dataset_close(fmr_dataset **ds);
 const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds);
 const char *fmr_dataset_path(const fmr_dataset *ds);
+/* The input's geometry (read, or assumed and recorded as such; see fmrecon/geometry.h). */
+const fmr_geometry *fmr_dataset_get_geometry(const fmr_dataset *ds);
+/* The input's ISMRMRD XML header, or NULL if it has none (kept by undersample). */
+const char *fmr_dataset_header_xml(const fmr_dataset *ds);
 
 /* Coils [coil0, coil0+ncoils) of item (frame, slice) into out[ncoils][h][w]. Fails with
  * FMR_ERR_VALUE naming frame, slice and coil if any sample is NaN or Inf. */
@@ -162,6 +169,12 @@ fmr_err fmr_h5out_write_whole(fmr_h5out *o, const char *name, int mine, const vo
 fmr_err fmr_h5out_finish(fmr_h5out **o, fmr_err local_status);
 
 const char *fmr_h5out_path(const fmr_h5out *o);
+
+/* Collective: the geometry as the root attribute 'geometry' (JSON, docs/formats.md). */
+fmr_err fmr_h5out_attr_geometry(fmr_h5out *o, const fmr_geometry *g);
+
+/* Collective: a scalar string dataset (e.g. the kept 'ismrmrd_header'); rank 0 writes it. */
+fmr_err fmr_h5out_add_string(fmr_h5out *o, const char *name, const char *value);
 
 FMR_API_END
 #ifdef __cplusplus

@@ -56,6 +56,10 @@ const fmr_st_tensor *fmr_st_at(const fmr_safetensors *st, size_t i);
 const fmr_st_tensor *fmr_st_find(const fmr_safetensors *st, const char *name);
 /* A __metadata__ value, or NULL. */
 const char *fmr_st_metadata(const fmr_safetensors *st, const char *key);
+/* The __metadata__ entries in file order: count, and key/value of entry i (NULL past the end). */
+size_t fmr_st_metadata_count(const fmr_safetensors *st);
+const char *fmr_st_metadata_key(const fmr_safetensors *st, size_t i);
+const char *fmr_st_metadata_value(const fmr_safetensors *st, size_t i);
 const char *fmr_st_dtype_name(fmr_st_dtype t);
 /* The file name (or label) messages use. */
 const char *fmr_st_label(const fmr_safetensors *st);

@@ -39,6 +39,22 @@ fmr_err fmr_sim_coils(const fmr_sim_params *p, fmr_cfloat *maps);
  * acquisition and the simulation parameters. Collective over comm (slices/frames split over ranks). */
 fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, const float *mask);
 
+/* Semi-real data from a real magnitude cine DICOM series (one series in the folder dir): the
+ * magnitude of slices [slice0, slice0 + nslices) (nslices 0 = all) times a smooth random phase
+ * times simulated loop-coil maps, Fourier transformed, plus complex Gaussian noise of std
+ * (99th-percentile magnitude x coil-combined centre sensitivity / snr). Written like
+ * fmr_sim_write (kspace, reconstruction_rss, optional mask) plus the series' geometry and
+ * trigger times ('geometry') and its patient/study fields. Collective over comm. */
+typedef struct fmr_sim_dicom_params {
+    const char *dir;
+    size_t slice0, nslices;
+    size_t coils;
+    double snr;
+    uint64_t seed;
+} fmr_sim_dicom_params;
+
+fmr_err fmr_sim_from_dicom(MPI_Comm comm, const fmr_sim_dicom_params *p, const float *mask, const char *path);
+
 FMR_API_END
 #ifdef __cplusplus
 }

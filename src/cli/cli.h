@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/geometry.h"
 
 typedef struct fmr_cli {
     MPI_Comm comm;
@@ -28,6 +29,7 @@ fmr_err fmr_cmd_encode(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_bench(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_maps(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_cohort(fmr_cli *cli, int argc, char **argv);
+fmr_err fmr_cmd_export(fmr_cli *cli, int argc, char **argv);
 
 /* Option value parsers: the message names the option and the offending text. */
 fmr_err fmr_opt_size(const char *opt, const char *text, size_t lo, size_t hi, size_t *out);
@@ -36,6 +38,15 @@ fmr_err fmr_opt_double(const char *opt, const char *text, double lo, double hi, 
 fmr_err fmr_opt_matrix(const char *opt, const char *text, size_t *h, size_t *w);
 /* For getopt_long's '?' and ':' returns (call with opterr = 0 and a ':'-prefixed optstring). */
 fmr_err fmr_opt_bad(const char *cmd, int c, char **argv);
+
+/* Geometry overrides shared by recon and undersample (src/cli/opts_geometry.c). */
+enum { FMR_OPT_PIXEL_SPACING = 3001, FMR_OPT_SLICE_THICKNESS = 3002, FMR_OPT_TRIGGER_TIMES = 3003 };
+#define FMR_GEOMETRY_LONGOPTS                                                                          \
+    {"pixel-spacing", required_argument, 0, FMR_OPT_PIXEL_SPACING},                                   \
+        {"slice-thickness", required_argument, 0, FMR_OPT_SLICE_THICKNESS},                           \
+        {"trigger-times", required_argument, 0, FMR_OPT_TRIGGER_TIMES}
+extern const char *const fmr_geometry_help;
+fmr_err fmr_opt_geometry(int code, const char *text, fmr_geometry_overrides *g);
 
 /* Prints text to stdout on rank 0 only. */
 void fmr_cli_help(const fmr_cli *cli, const char *text);

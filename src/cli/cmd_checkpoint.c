@@ -10,7 +10,8 @@
 
 static const char *help =
     "usage: fmrecon checkpoint FILE.safetensors [--json] [--model ID [--blocks N]]\n\n"
-    "Lists the tensors of a safetensors checkpoint (name, dtype, shape) and its metadata, after\n"
+    "Lists the tensors of a safetensors checkpoint (name, dtype, shape) and every __metadata__\n"
+    "entry (for a model bundle: denoiser, cascades, encoder and its SHA-256, training record), after\n"
     "checking every offset, size, dtype and shape against the file. With --model, reads the\n"
     "encoder's architecture off the tensors and checks that every tensor of the embeddings and of\n"
     "blocks 1..N is present with a consistent shape; missing or mis-shaped tensors are named.\n\n"
@@ -79,6 +80,10 @@ fmr_err fmr_cmd_checkpoint(fmr_cli *cli, int argc, char **argv)
         }
         const char *fmt = fmr_st_metadata(st, "format");
         if (fmt) cJSON_AddStringToObject(o, "format", fmt);
+        /* every __metadata__ entry: a model bundle's architecture, encoder and SHA-256, training */
+        cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+        for (size_t i = 0; i < fmr_st_metadata_count(st); i++)
+            cJSON_AddStringToObject(md, fmr_st_metadata_key(st, i), fmr_st_metadata_value(st, i));
         if (json) {
             char *s = cJSON_Print(o);
             if (s) puts(s);
@@ -89,6 +94,10 @@ fmr_err fmr_cmd_checkpoint(fmr_cli *cli, int argc, char **argv)
                 printf("encoder %s: width %d, %d heads, MLP %d, patch %d, %d blocks, %d position rows, LN eps %g, %s\n",
                        model, ec.width, ec.heads, ec.mlp, ec.patch, ec.blocks, ec.pos_tokens, ec.eps,
                        ec.quick_gelu ? "quick-GELU" : "GELU (erf)");
+            const size_t nm = fmr_st_metadata_count(st);
+            printf("metadata: %zu entr%s%s\n", nm, nm == 1 ? "y" : "ies", nm ? ":" : "");
+            for (size_t i = 0; i < nm; i++)
+                printf("  %s: %s\n", fmr_st_metadata_key(st, i), fmr_st_metadata_value(st, i));
         }
         cJSON_Delete(o);
     }

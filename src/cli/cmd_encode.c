@@ -1,5 +1,6 @@
 /* fmrecon encode IN -o FEATS.h5 --encoder ID --weights CKPT --layers 2,4,6: a frozen encoder's
  * hidden states, for checking fmrecon against PyTorch and for users' own feature studies. */
+#include <cjson/cJSON.h>
 #include <complex.h>
 #include <getopt.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include "fmrecon/fft.h"
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
+#include "fmrecon/provenance.h"
 #include "fmrecon/recon.h"
 #include "fmrecon/sched.h"
 
@@ -192,6 +194,35 @@ static fmr_err load_pixels(const encode_opts *o, const fmr_encoder *enc, fmr_cli
     return FMR_OK;
 }
 
+/* The `parameters` attribute: every option as used (defaults included), the input's and the
+ * encoder checkpoint's SHA-256, the runtime (fmrecon/provenance.h). Collective. */
+static fmr_err write_parameters(fmr_cli *cli, fmr_h5out *out, const encode_opts *o, const char *resolved_id)
+{
+    cJSON *j = cJSON_CreateObject(), *opts = j ? cJSON_AddObjectToObject(j, "options") : NULL;
+    cJSON *ls = opts ? cJSON_AddArrayToObject(opts, "layers") : NULL;
+    if (!ls) {
+        cJSON_Delete(j);
+        return fmr_error(FMR_ERR_NOMEM, "cannot build the parameters record");
+    }
+    cJSON_AddStringToObject(opts, "encoder", o->id);
+    cJSON_AddStringToObject(opts, "encoder_resolved", resolved_id);
+    for (int k = 0; k < o->nl; k++) cJSON_AddItemToArray(ls, cJSON_CreateNumber(o->layers[k]));
+    cJSON_AddNumberToObject(opts, "batch", (double)o->batch);
+    cJSON_AddStringToObject(opts, "input", o->map == FMR_MAP_COMPLEX3 ? "complex" : "magnitude");
+    cJSON_AddNumberToObject(opts, "size", (double)o->size);
+    cJSON_AddStringToObject(opts, "precision", o->prec == FMR_PREC_BF16 ? "bf16" : "f32");
+    char *text = cJSON_PrintUnformatted(j), *json = NULL;
+    cJSON_Delete(j);
+    const char *files[] = {"input", o->in, "encoder", o->weights, NULL};
+    fmr_err err = text ? fmr_provenance_json(cli->comm, text, files, &json)
+                       : fmr_error(FMR_ERR_NOMEM, "cannot build the parameters record");
+    free(text);
+    if (!err) err = fmr_h5out_attr_string(out, NULL, "parameters", json);
+    if (!err) err = fmr_h5out_attr_string(out, NULL, "fmrecon_version", fmr_version());
+    free(json);
+    return err;
+}
+
 static fmr_err encode(fmr_cli *cli, const encode_opts *o)
 {
     fmr_encoder *enc = NULL;
@@ -224,6 +255,10 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
             err = fmr_h5out_attr_string(
                 out, name, "indexing",
                 "Hugging Face hidden_states: 0 = embeddings, i = output of block i");
+    }
+    if (out) { /* collective: also after a local error */
+        fmr_err e = write_parameters(cli, out, o, cfg->id);
+        if (!err) err = e;
     }
     if (err) {
         fmr_free(pix);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "fmrecon/cfl.h"
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 #include "fmrecon/mask.h"
@@ -17,7 +18,9 @@ static const char *help =
     "(frames, slices, coils, readout, phase-encode), precision, the sampling mask (acceleration\n"
     "and ACS lines), the acquired phase-encode range from the ISMRMRD header, and the reference.\n"
     "Without a mask dataset, sampling is inferred from the all-zero columns of the first item.\n\n"
-    "Formats: fastMRI .h5 (+ cine extension), CMRxRecon MATLAB v7.3 .mat, ISMRMRD .h5.\n\n"
+    "Formats: fastMRI .h5 (+ cine extension), CMRxRecon MATLAB v7.3 .mat, ISMRMRD .h5, BART\n"
+    "X.cfl/X.hdr (name X, X.cfl or X.hdr; zero phase-encode columns = not sampled). MATLAB v5\n"
+    ".mat: convert with fmrecon-mat2h5 first.\n\n"
     "  --json                 print one JSON object instead of text\n"
     "  --variable NAME        CMRxRecon k-space variable (default: the first of kspace_full, kus,\n"
     "                         kspace_sub04/08/10, kspace_single_full, kspace_single_sub04/08/10)\n"
@@ -85,7 +88,9 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
     fmr_mask_stats ms;
     fmr_mask_describe(mask, in->w, in->pad_left, in->pad_right, &ms);
     struct stat st;
-    double mib = stat(path, &st) == 0 ? (double)st.st_size / 1048576.0 : -1;
+    char cfl[4096], data[4200];
+    if (fmr_cfl_is(path, cfl, sizeof cfl)) snprintf(data, sizeof data, "%s.cfl", cfl); /* a BART pair: its data */
+    double mib = stat(fmr_cfl_is(path, cfl, sizeof cfl) ? data : path, &st) == 0 ? (double)st.st_size / 1048576.0 : -1;
     const char *mask_kind = in->mask == FMR_MASK_NONE     ? "none (inferred from k-space zeros)"
                             : in->mask == FMR_MASK_SHARED ? "shared by all frames"
                                                           : "per frame (frame 0 shown)";

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fmrecon/export.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
 
@@ -49,7 +50,8 @@ static const char *help =
     "      --rho R        cs: ADMM penalty (default 0.5)\n"
     "      --admm-iters N cs: ADMM iterations (default 30)\n"
     "      --sens FILE    coil maps from FILE ('maps' or 'sens': (slices, coils, h, w) or\n"
-    "                     (coils, h, w) complex) instead of ESPIRiT\n"
+    "                     (coils, h, w) complex, or a BART pair such as bart ecalib's output)\n"
+    "                     instead of ESPIRiT\n"
     "      --espirit-kernel K, --espirit-cal N, --espirit-threshold T, --espirit-crop C\n"
     "                     ESPIRiT as bart ecalib -k K -r N -t T -c C (defaults 6, 24, 0.001, "
     "0.8);\n"
@@ -63,6 +65,11 @@ static const char *help =
     "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
     "                            by default k-space is prewhitened with their covariance\n"
     "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
+    "      --export LIST  after OUT is complete, also export it (fmrecon export): nifti, dicom,\n"
+    "                     gif, png, comma-separated; with --complex NIfTI gets the complex image\n"
+    "      --preview      export gif,png (cine per slice and labelled montage)\n"
+    "      --export-dir DIR  where --export/--preview write (default: OUT's folder)\n"
+    "%s"
     "  -h, --help         this text\n";
 
 fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
@@ -96,13 +103,16 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
                                        {"coil-ranks", required_argument, 0, 1012},
                                        {"schedule", required_argument, 0, 1013},
         {"fft-slabs", no_argument, 0, 1014},
+        {"export", required_argument, 0, 1015}, {"preview", no_argument, 0, 1016},
+        {"export-dir", required_argument, 0, 1017}, FMR_GEOMETRY_LONGOPTS,
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     fmr_recon_options opt;
     fmr_recon_options_defaults(&opt);
     opt.argv_line = cli->argv_line;
     fmr_method_params *mp = &opt.params;
-    const char *out = NULL;
+    const char *out = NULL, *export_list = NULL, *export_dir = NULL;
+    int preview = 0;
     long batch = 8, v;
     int c;
     opterr = 0;
@@ -182,6 +192,12 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
                 return fmr_error(FMR_ERR_ARG, "--schedule: '%s' is not static or dynamic", optarg);
             break;
         case 1014: opt.fft_slabs = 1; break;
+        case 1015: export_list = optarg; break;
+        case 1016: preview = 1; break;
+        case 1017: export_dir = optarg; break;
+        case FMR_OPT_PIXEL_SPACING:
+        case FMR_OPT_SLICE_THICKNESS:
+        case FMR_OPT_TRIGGER_TIMES: FMR_TRY(fmr_opt_geometry(c, optarg, &opt.open.geometry)); break;
         case 'V':
             opt.open.variable = optarg;
             break;
@@ -204,7 +220,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
             fmr_log_set_level(FMR_LOG_VERBOSE);
             break;
         case 'h':
-            fmr_cli_help(cli, help);
+            if (cli->rank == 0) printf(help, fmr_geometry_help);
             return FMR_OK;
         default:
             return fmr_opt_bad("recon", c, argv);
@@ -222,8 +238,36 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
                      m == fmr_method_list() ? "" : ", ", (*m)->name);
         return fmr_error(FMR_ERR_ARG, "unknown method '%s' (available: %s)", opt.method, names);
     }
+    /* the export list is checked before any work is done */
+    char formats[256] = "";
+    if (export_list) snprintf(formats, sizeof formats, "%s", export_list);
+    if (preview) snprintf(formats + strlen(formats), sizeof formats - strlen(formats), "%sgif,png", formats[0] ? "," : "");
+    if (formats[0]) {
+        char tmp[256], *save = NULL;
+        snprintf(tmp, sizeof tmp, "%s", formats);
+        for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            if (!fmr_export_format_known(t))
+                return fmr_error(FMR_ERR_ARG, "--export: unknown format '%s' (known: %s)", t, fmr_export_format_list());
+    } else if (export_dir) {
+        return fmr_error(FMR_ERR_ARG, "--export-dir needs --export or --preview");
+    }
     fmr_recon_stats st;
     FMR_TRY(fmr_recon_file(cli->comm, argv[optind], out, &opt, &st));
+    if (formats[0]) {
+        char dir[4096];
+        const char *slash = strrchr(out, '/');
+        if (export_dir) snprintf(dir, sizeof dir, "%s", export_dir);
+        else if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+        else snprintf(dir, sizeof dir, ".");
+        fmr_export_options eo;
+        fmr_export_options_defaults(&eo);
+        eo.write_complex = opt.write_complex;
+        fmr_err e = cli->rank == 0 ? fmr_export_file(out, formats, dir, &eo) : FMR_OK;
+        int ei = (int)e;
+        MPI_Bcast(&ei, 1, MPI_INT, 0, cli->comm);
+        if (e) return e;
+        if (ei) return fmr_error((fmr_err)ei, "export of %s failed on rank 0", out);
+    }
     fmr_info("recon: %zu items with %s on %d rank%s in %.2f s -> %s", st.items, opt.method,
              cli->size, cli->size > 1 ? "s" : "", st.seconds, out);
     fmr_verbose("recon: rank 0 read %.3f s, compute %.3f s, write %.3f s", st.read_s, st.compute_s,

@@ -35,6 +35,7 @@ static const char *help =
     "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
     "                            by default k-space is prewhitened with their covariance\n"
     "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
+    "%s"
     "  -q, --quiet               no progress\n"
     "  -h, --help                this text\n";
 
@@ -45,7 +46,7 @@ fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
         {"accel", required_argument, 0, 'R'},   {"acs", required_argument, 0, 'A'},
         {"center-fraction", required_argument, 0, 'F'}, {"seed", required_argument, 0, 's'},
         {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'}, {"no-prewhiten", no_argument, 0, 2001},
-        {"virtual-coils", required_argument, 0, 2002},
+        {"virtual-coils", required_argument, 0, 2002}, FMR_GEOMETRY_LONGOPTS,
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0}};
     const char *out = NULL, *type = NULL;
@@ -69,9 +70,14 @@ fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
         case 'V': oo.variable = optarg; break;
         case 2001: oo.no_prewhiten = 1; break;
         case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &oo.virtual_coils)); break;
+        case FMR_OPT_PIXEL_SPACING:
+        case FMR_OPT_SLICE_THICKNESS:
+        case FMR_OPT_TRIGGER_TIMES: FMR_TRY(fmr_opt_geometry(c, optarg, &oo.geometry)); break;
         case 'M': oo.mask_file = optarg; break;
         case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
-        case 'h': fmr_cli_help(cli, help); return FMR_OK;
+        case 'h':
+            if (cli->rank == 0) printf(help, fmr_geometry_help);
+            return FMR_OK;
         default: return fmr_opt_bad("undersample", c, argv);
         }
     }

@@ -22,6 +22,7 @@ static const struct {
     {"eval", fmr_cmd_eval, "PSNR, SSIM, NMSE against a reference (fastMRI / CMRxRecon rules)"},
     {"simulate", fmr_cmd_simulate, "write simulated multi-coil cine subjects"},
     {"checkpoint", fmr_cmd_checkpoint, "list and check the tensors of a safetensors checkpoint"},
+    {"export", fmr_cmd_export, "a reconstruction as NIfTI, DICOM, cine GIF, PNG montage (with geometry)"},
     {"maps", fmr_cmd_maps, "coil maps (ESPIRiT) as a file, for --sens and training"},
     {"cohort", fmr_cmd_cohort, "a whole cohort from a manifest: sharded, resumable, preemption-safe"},
     {"encode", fmr_cmd_encode, "hidden states of a frozen foundation encoder (oneDNN)"},

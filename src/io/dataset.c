@@ -6,6 +6,7 @@
 #include "dataset_impl.h"
 #include "fmrecon/calib.h"
 #include "fmrecon/log.h"
+#include "geometry/geometry_impl.h"
 
 const char *fmr_dataset_path(const fmr_dataset *ds)
 {
@@ -15,6 +16,16 @@ const char *fmr_dataset_path(const fmr_dataset *ds)
 const fmr_dataset_info *fmr_dataset_get_info(const fmr_dataset *ds)
 {
     return &ds->info;
+}
+
+const fmr_geometry *fmr_dataset_get_geometry(const fmr_dataset *ds)
+{
+    return ds->geo;
+}
+
+const char *fmr_dataset_header_xml(const fmr_dataset *ds)
+{
+    return ds->header_xml;
 }
 
 /* Prewhitening (from noise scans, unless disabled) and SVD compression (if asked) combine into one
@@ -103,8 +114,9 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
         return fmr_error(FMR_ERR_NOMEM, "cannot allocate dataset for %s", path);
     }
     /* Each probe says "mine", "not mine" or "mine but broken"; the first that claims the file
-     * decides. Checking existence and HDF5-ness first keeps those messages format-neutral. */
-    static const probe_fn probes[] = {fmr_ismrmrd_probe, fmr_cmrxrecon_probe, fmr_fastmri_probe};
+     * decides. Checking existence and HDF5-ness first keeps those messages format-neutral.
+     * BART's pair goes first: it is recognised by name, before any HDF5 probe opens the file. */
+    static const probe_fn probes[] = {fmr_cfl_probe, fmr_ismrmrd_probe, fmr_cmrxrecon_probe, fmr_fastmri_probe};
     fmr_err err = FMR_OK;
     int r = 0;
     for (size_t i = 0; r == 0 && i < sizeof probes / sizeof probes[0]; i++) r = probes[i](path, opt, ds, &err);
@@ -123,6 +135,7 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
             err = fmr_limit_bytes(path, "the sampling masks (frames x phase-encode)", sizeof(float), 2,
                                   (size_t[]){in->frames, in->w}, NULL);
     }
+    if (!err) err = fmr_dataset_geometry_init(ds, opt);
     if (!err && opt->mask_file) err = fmr_maskfile_read(opt->mask_file, opt->mask_variable, ds);
     if (!err) {
         ds->info.coils_in_file = ds->info.coils;
@@ -133,6 +146,8 @@ fmr_err fmr_dataset_open(const char *path, const fmr_open_options *opt, fmr_data
         fmr_free(ds->xform);
         fmr_free(ds->raw);
         free(ds->ext_mask);
+        fmr_geometry_free(&ds->geo);
+        free(ds->header_xml);
         free(ds->path);
         free(ds);
         return err;
@@ -146,6 +161,8 @@ void fmr_dataset_close(fmr_dataset **ds)
     if (!ds || !*ds) return;
     if ((*ds)->ops && (*ds)->ops->close) (*ds)->ops->close(*ds);
     free((*ds)->ext_mask);
+    fmr_geometry_free(&(*ds)->geo);
+    free((*ds)->header_xml);
     fmr_free((*ds)->xform);
     fmr_free((*ds)->raw);
     free((*ds)->path);

@@ -23,12 +23,15 @@ struct fmr_dataset {
     float *ext_mask; /* from --mask-file: frames x w (or 1 x w when shared) */
     fmr_cfloat *xform; /* coils x coils_in_file coil transform (prewhitening, compression) or NULL */
     fmr_cfloat *raw;   /* coils_in_file x h x w scratch for the transform */
+    struct fmr_geometry *geo; /* always set after open (src/geometry/geometry_read.c) */
+    char *header_xml;         /* the ISMRMRD XML header (ISMRMRD /dataset/xml, fastMRI ismrmrd_header) or NULL */
 };
 
 /* Format probes: return 1 and fill ds (ops, info, impl) if path is theirs, 0 if not theirs,
  * or -1 with an error recorded if it is theirs but unusable. */
 int fmr_fastmri_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
 int fmr_cmrxrecon_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
+int fmr_cfl_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
 int fmr_ismrmrd_probe(const char *path, const fmr_open_options *opt, fmr_dataset *ds, fmr_err *err);
 
 /* Reads a mask file for a dataset of the given frames and width into ds->ext_mask. */

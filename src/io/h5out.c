@@ -202,6 +202,35 @@ fmr_err fmr_h5out_attr_int(fmr_h5out *o, const char *dset, const char *name, int
     return attr_write(o, dset, name, H5T_NATIVE_INT64, &value);
 }
 
+fmr_err fmr_h5out_add_string(fmr_h5out *o, const char *name, const char *value)
+{
+    /* fixed-length, like fastMRI's ismrmrd_header, so every reader (h5py, MATLAB) takes it */
+    size_t n = strlen(value);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, n ? n : 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(o->file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t r = -1;
+    if (d >= 0) {
+        hid_t ms = H5Screate(H5S_SCALAR), fs = H5Dget_space(d);
+        if (o->rank != 0) {
+            H5Sselect_none(ms);
+            H5Sselect_none(fs);
+        }
+        hid_t dx = H5Pcreate(H5P_DATASET_XFER);
+        if (o->size > 1) H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE);
+        r = H5Dwrite(d, t, ms, fs, dx, n ? value : " ");
+        H5Pclose(dx);
+        H5Sclose(fs);
+        H5Sclose(ms);
+        H5Dclose(d);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    if (r < 0) return fmr_error(FMR_ERR_IO, "%s: cannot write dataset '%s'", o->path, name);
+    return FMR_OK;
+}
+
 typedef struct {
     const size_t *lead;
     int nlead;

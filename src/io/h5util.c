@@ -4,6 +4,7 @@
 #include "io/outcheck.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,6 +57,21 @@ const char *fmr_h5_reason(void)
     return reason_;
 }
 
+/* A MATLAB v5 file opens with a 128-byte header: text, then version 0x0100 and the endian mark
+ * "IM" (little-endian writer) or "MI" at bytes 124..127. (v7.3 files carry similar text but are
+ * HDF5, and are caught by H5Fis_hdf5 first.) */
+int fmr_h5_is_mat_v5(const char *path)
+{
+    unsigned char h[128];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n != sizeof h || memcmp(h, "MATLAB 5.0 MAT-file", 19)) return 0;
+    return (h[124] == 0x00 && h[125] == 0x01 && h[126] == 'I' && h[127] == 'M') ||
+           (h[124] == 0x01 && h[125] == 0x00 && h[126] == 'M' && h[127] == 'I');
+}
+
 fmr_err fmr_h5_open_read(const char *path, hid_t *file)
 {
     fmr_h5_quiet();
@@ -70,6 +86,11 @@ fmr_err fmr_h5_open_read(const char *path, hid_t *file)
                          S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a named pipe"
                          : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
     htri_t is = H5Fis_hdf5(path);
+    if (is <= 0 && fmr_h5_is_mat_v5(path))
+        return fmr_error(FMR_ERR_FORMAT,
+                         "%s: MATLAB v5 .mat file; fmrecon reads MATLAB v7.3 (HDF5): convert it once "
+                         "with 'fmrecon-mat2h5 %s OUT.mat' and pass OUT.mat",
+                         path, path);
     if (is <= 0) return fmr_error(FMR_ERR_FORMAT, "%s: not an HDF5 file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {

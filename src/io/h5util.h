@@ -14,6 +14,9 @@ void fmr_h5_quiet(void);
 /* HDF5's innermost error description for the current thread's error stack ("" if none). */
 const char *fmr_h5_reason(void);
 
+/* 1 if path starts with a MATLAB v5 .mat header (fmrecon-mat2h5 converts such files). */
+int fmr_h5_is_mat_v5(const char *path);
+
 /* Opens an existing file read-only: distinguishes missing, unreadable, not-HDF5 and corrupt. */
 fmr_err fmr_h5_open_read(const char *path, hid_t *file);
 

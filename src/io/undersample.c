@@ -11,6 +11,7 @@
 #include "fmrecon/recon.h"
 #include "fmrecon/sched.h"
 #include "fmrecon/sense.h"
+#include "recon/provenance.h"
 
 enum { ROUND = 4 };
 
@@ -169,6 +170,13 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
         }
         KEEP(fmr_h5out_attr_string(o, NULL, "fmrecon_version", fmr_version()));
         if (argv_line) KEEP(fmr_h5out_attr_string(o, NULL, "command", argv_line));
+        char *par = NULL; /* collective: every rank builds it (rank 0 hashes the input) */
+        KEEP(fmr_prov_undersample_json(comm, in_path, open, spec, acs, &par));
+        KEEP(par ? fmr_h5out_attr_string(o, NULL, "parameters", par) : FMR_OK);
+        free(par);
+        /* the geometry and the ISMRMRD header go on with the data (docs/formats.md) */
+        KEEP(fmr_h5out_attr_geometry(o, fmr_dataset_get_geometry(j.ds)));
+        if (fmr_dataset_header_xml(j.ds)) KEEP(fmr_h5out_add_string(o, "ismrmrd_header", fmr_dataset_header_xml(j.ds)));
 #undef KEEP
         err = fmr_h5out_finish(&o, e);
     }

@@ -323,6 +323,21 @@ const char *fmr_st_metadata(const fmr_safetensors *s, const char *key)
     return NULL;
 }
 
+size_t fmr_st_metadata_count(const fmr_safetensors *s)
+{
+    return s->nmeta;
+}
+
+const char *fmr_st_metadata_key(const fmr_safetensors *s, size_t i)
+{
+    return i < s->nmeta ? s->meta[i].key : NULL;
+}
+
+const char *fmr_st_metadata_value(const fmr_safetensors *s, size_t i)
+{
+    return i < s->nmeta ? s->meta[i].value : NULL;
+}
+
 static float half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fmrecon/cfl.h"
 #include "fmrecon/log.h"
 #include "fmrecon/sched.h"
+#include "recon/provenance.h"
 
 typedef struct {
     fmr_dataset *ds;
@@ -26,7 +28,7 @@ typedef struct {
     size_t coil0, ncoils; /* this rank's coils */
 } pipeline;
 
-static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_options *opt,
+static fmr_err write_header(pipeline *p, MPI_Comm comm, const char *in_path, const fmr_recon_options *opt,
                             int nranks)
 {
     const fmr_dataset_info *in = p->in;
@@ -39,7 +41,9 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
         FMR_TRY(fmr_h5out_add_dataset(p->out, name, FMR_C64, 4, d4));
     }
     struct stat st;
-    long long size = stat(in_path, &st) == 0 ? (long long)st.st_size : -1;
+    char cfl[4096], data[4200];
+    if (fmr_cfl_is(in_path, cfl, sizeof cfl)) snprintf(data, sizeof data, "%s.cfl", cfl); /* the pair's data */
+    long long size = stat(fmr_cfl_is(in_path, cfl, sizeof cfl) ? data : in_path, &st) == 0 ? (long long)st.st_size : -1;
     cJSON *par = cJSON_CreateObject();
     cJSON_AddStringToObject(par, "method", p->m->name);
     cJSON_AddStringToObject(par, "mask",
@@ -50,12 +54,13 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
     cJSON_AddNumberToObject(par, "pad_right", (double)in->pad_right);
     cJSON_AddNumberToObject(par, "ranks", nranks);
     cJSON_AddBoolToObject(par, "complex_image", p->write_complex);
+    fmr_err perr = fmr_prov_add_recon(par, comm, in_path, opt); /* collective: before any early return */
     char *json = cJSON_PrintUnformatted(par);
     cJSON_Delete(par);
     if (!json) return fmr_error(FMR_ERR_NOMEM, "cannot format parameters");
     /* Attribute writes are collective in parallel HDF5: every rank makes every call, whatever
      * failed before, and keeps the first error. */
-    fmr_err err = FMR_OK, e;
+    fmr_err err = perr, e;
 #define KEEP(call) (e = (call), err = err ? err : e)
     KEEP(fmr_h5out_attr_string(p->out, NULL, "method", p->m->name));
     KEEP(fmr_h5out_attr_string(p->out, NULL, "parameters", json));
@@ -66,6 +71,7 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
     if (opt->argv_line) KEEP(fmr_h5out_attr_string(p->out, NULL, "command", opt->argv_line));
     KEEP(fmr_h5out_attr_string(p->out, "reconstruction", "axes",
                                "frame,slice,readout,phase_encode"));
+    KEEP(fmr_h5out_attr_geometry(p->out, fmr_dataset_get_geometry(p->ds)));
 #undef KEEP
     free(json);
     return err;
@@ -292,7 +298,7 @@ fmr_err fmr_recon_file(MPI_Comm comm, const char *in_path, const char *out_path,
         err = fmr_error(g, "%s: another rank could not open the input", in_path);
     if (!err) err = fmr_h5out_create(comm, out_path, &p.out);
     if (!err) {
-        err = write_header(&p, in_path, opt, size);
+        err = write_header(&p, comm, in_path, opt, size);
         fmr_err e = write_mask(&p, rank); /* collective: called even after a header error */
         if (!err) err = e;
         g = fmr_agree(comm, err);

@@ -1,0 +1,305 @@
+"""Geometry and exports, checked with independent readers: nibabel (NIfTI), pydicom and dciodvfy
+(DICOM), Pillow (GIF, PNG). The expected geometry is computed here with numpy from the ISMRMRD
+header and acquisition headers, and from the input DICOM files with pydicom."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pydicom
+from PIL import Image
+
+import common
+from common import run, shared
+
+ISMRMRD = ("ismrmrd_grappa_r3_phantom", "meas_MID00349_FID09273_SNR_R3.h5")
+SUNNY = ("sunnybrook_preclinical_cine_sax", "E774S5-shortAxis")
+SKIP_FLAGS = sum(1 << (b - 1) for b in (19, 23, 24, 26, 27, 28))
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def ismrmrd_expected(path):
+    """Geometry of the ISMRMRD sample by the ISMRMRD conventions: the FOV centre (position) is the
+    pixel (h//2, w//2) of the centred FFT; h runs along read_dir, w along phase_dir; pixel size is
+    the encoded FOV over the encoded matrix; the readout is cropped to the recon FOV."""
+    with h5py.File(path, "r") as f:
+        xml = f["dataset/xml"][0]
+        head = f["dataset/data"]["head"]
+    root = ET.fromstring(xml.decode() if isinstance(xml, bytes) else xml)
+    ns = {"i": "http://www.ismrm.org/ISMRMRD"}
+    enc = root.find("i:encoding", ns)
+    num = lambda p: float(enc.find(p, ns).text)
+    ex, ey = num("i:encodedSpace/i:matrixSize/i:x"), num("i:encodedSpace/i:matrixSize/i:y")
+    efx, efy, efz = (num(f"i:encodedSpace/i:fieldOfView_mm/i:{a}") for a in "xyz")
+    rfx = num("i:reconSpace/i:fieldOfView_mm/i:x")
+    center = int(num("i:encodingLimits/i:kspace_encoding_step_1/i:center"))
+    h, w = int(round(ex * rfx / efx)), int(ey)
+    dh, dw = efx / ex, efy / ey
+    img = (head["flags"] & SKIP_FLAGS) == 0
+    sel = np.nonzero(img & (head["idx"]["kspace_encode_step_1"] == center) & (head["idx"]["slice"] == 0))[0][0]
+    pos = head["position"][sel].astype(np.float64)
+    rd = head["read_dir"][sel].astype(np.float64)
+    pd = head["phase_dir"][sel].astype(np.float64)
+    rd, pd = rd / np.linalg.norm(rd), pd / np.linalg.norm(pd)
+    corner = pos - (h // 2) * dh * rd - (w // 2) * dw * pd
+    # NIfTI voxel (i, j, k) = (w, h, slice); one slice: k along the normal pd x rd, thickness apart
+    normal = np.cross(pd, rd)
+    A = np.eye(4)
+    A[:3, 0], A[:3, 1], A[:3, 2], A[:3, 3] = dw * pd, dh * rd, efz * normal, corner
+    A[:3] = LPS_TO_RAS @ A[:3]
+    tick = 2.5 if "SIEMENS" in (root.findtext("i:acquisitionSystemInformation/i:systemVendor", "", ns)) else 1.0
+    trig = tick * float(head["physiology_time_stamp"][sel][0])
+    return dict(h=h, w=w, dh=dh, dw=dw, corner=corner, rd=rd, pd=pd, affine=A, thickness=efz, trigger=trig)
+
+
+def dciodvfy_errors(files):
+    exe = shutil.which("dciodvfy")
+    if not exe:
+        return None
+    errs = []
+    for f in files:
+        r = subprocess.run([exe, f], capture_output=True, text=True, timeout=60)
+        errs += [f"{os.path.basename(f)}: {l}" for l in (r.stdout + r.stderr).splitlines() if l.startswith("Error")]
+    return errs
+
+
+def series_by_slice(dicom_dir):
+    """Input DICOM files grouped by location along the slice normal (ascending), frames ordered by
+    TriggerTime: pydicom's view of the series, independent of fmrecon."""
+    ds = [pydicom.dcmread(f) for f in sorted(glob.glob(os.path.join(dicom_dir, "*")))]
+    iop = np.array(ds[0].ImageOrientationPatient, float)
+    n = np.cross(iop[:3], iop[3:])
+    loc = lambda d: float(np.dot(np.array(d.ImagePositionPatient, float), n))
+    locs = sorted({round(loc(d), 2) for d in ds})
+    groups = [sorted([d for d in ds if abs(loc(d) - l) < 0.01], key=lambda d: float(d.TriggerTime)) for l in locs]
+    return groups
+
+
+class Export(common.TmpCase):
+    def p(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def setUp(self):
+        super().setUp()
+        self.outdir = self.p("bad")
+        os.mkdir(self.outdir)
+
+    def check_dicom_against(self, out_dir, rec, slope_tol=True):
+        """Every instance: pixels x RescaleSlope + RescaleIntercept equal the HDF5 magnitude within one
+        quantisation step; returns the instances as [slice][frame]."""
+        T, Z = rec.shape[:2]
+        series = []
+        for z in range(Z):
+            files = sorted(glob.glob(os.path.join(out_dir, f"slice_{z:02d}", "*.dcm")))
+            self.assertEqual(len(files), T)
+            inst = [pydicom.dcmread(f) for f in files]
+            for t, d in enumerate(inst):
+                self.assertEqual(d.SOPClassUID, "1.2.840.10008.5.1.4.1.1.4")
+                self.assertEqual(int(d.InstanceNumber), t + 1)
+                self.assertEqual(int(d.CardiacNumberOfImages), T)
+                slope, icpt = float(d.RescaleSlope), float(d.RescaleIntercept)
+                val = d.pixel_array.astype(np.float64) * slope + icpt
+                self.assertEqual(val.shape, rec.shape[2:])
+                self.assertLessEqual(np.abs(val - rec[t, z]).max(), slope * (0.5 + 1e-3), f"slice {z} frame {t}")
+            self.assertEqual(len({d.SeriesInstanceUID for d in inst}), 1)
+            series.append(inst)
+        uids = [s[0].SeriesInstanceUID for s in series]
+        self.assertEqual(len(set(uids)), Z, "one series per slice")
+        self.assertEqual(len({d.StudyInstanceUID for s in series for d in s}), 1, "one study")
+        sops = [d.SOPInstanceUID for s in series for d in s]
+        self.assertEqual(len(set(sops)), len(sops))
+        return series
+
+    def test_ismrmrd_nifti_dicom_geometry(self):
+        src = shared(*ISMRMRD)
+        exp = ismrmrd_expected(src)
+        out = self.p("r.h5")
+        run("recon", src, "-o", out, "-q", "--export", "nifti,dicom", "--export-dir", self.p("x"))
+        with h5py.File(out, "r") as f:
+            rec = f["reconstruction"][()]
+            geo = json.loads(f.attrs["geometry"])
+        self.assertEqual(rec.shape[2:], (exp["h"], exp["w"]))
+        self.assertTrue(geo["source"]["position"].startswith("read"), geo["source"])
+        img = nib.load(self.p("x", "r.nii"))
+        for form in (img.affine, img.header.get_qform(), img.header.get_sform()):
+            np.testing.assert_allclose(form, exp["affine"], atol=1e-4)
+        self.assertEqual(int(img.header["qform_code"]), 1)
+        self.assertEqual(int(img.header["sform_code"]), 1)
+        data = np.asarray(img.dataobj)
+        self.assertEqual(data.dtype, np.float32)
+        np.testing.assert_array_equal(data, np.transpose(rec, (3, 2, 1, 0)))
+        # DICOM: the same geometry in LPS, an independent reader, and the validator
+        series = self.check_dicom_against(self.p("x", "r_dicom"), rec)
+        d = series[0][0]
+        np.testing.assert_allclose(np.array(d.ImagePositionPatient, float), exp["corner"], atol=1e-4)
+        np.testing.assert_allclose(np.array(d.ImageOrientationPatient, float), np.r_[exp["pd"], exp["rd"]], atol=1e-6)
+        np.testing.assert_allclose(np.array(d.PixelSpacing, float), [exp["dh"], exp["dw"]], rtol=1e-8)
+        self.assertAlmostEqual(float(d.SliceThickness), exp["thickness"])
+        self.assertAlmostEqual(float(d.TriggerTime), exp["trigger"], places=3)
+        self.assertEqual(int(d.Rows), exp["h"])
+        self.assertEqual(int(d.Columns), exp["w"])
+        # copied from the ISMRMRD header, never invented
+        self.assertEqual(d.Manufacturer, "SIEMENS")
+        self.assertEqual(d.StudyDate, "20190314")
+        self.assertEqual(d.PatientPosition, "HFS")
+        self.assertEqual(d.FrameOfReferenceUID, "1.3.12.2.1107.5.2.19.45387.1.20190310222831082.0.0.0")
+        self.assertEqual(str(d.PatientName), "")
+        self.assertEqual(d.PatientID, "")
+        self.assertIn("PatientBirthDate", d)
+        self.assertIn("zf", d.SeriesDescription)
+        errs = dciodvfy_errors(glob.glob(self.p("x", "r_dicom", "*", "*.dcm")))
+        if errs is None:
+            print("SKIPPED dciodvfy check: dciodvfy (dicom3tools) not installed")
+        else:
+            self.assertEqual(errs, [])
+
+    def test_undersample_keeps_geometry_and_header(self):
+        src = shared(*ISMRMRD)
+        u = self.p("u.h5")
+        run("undersample", src, "-o", u, "--mask", "keep", "-q")
+        run("recon", src, "-o", self.p("a.h5"), "-q")
+        run("recon", u, "-o", self.p("b.h5"), "-q")
+        with h5py.File(src, "r") as f:
+            xml = f["dataset/xml"][0]
+        with h5py.File(u, "r") as f:
+            self.assertEqual(f["ismrmrd_header"][()], xml)
+        ga = json.loads(h5py.File(self.p("a.h5"), "r").attrs["geometry"])
+        gb = json.loads(h5py.File(self.p("b.h5"), "r").attrs["geometry"])
+        self.assertEqual(ga, gb)
+        # maps files carry it too
+        run("maps", src, "-o", self.p("m.h5"), "-q")
+        self.assertEqual(json.loads(h5py.File(self.p("m.h5"), "r").attrs["geometry"]), ga)
+
+    def test_assumed_geometry_and_overrides(self):
+        run("simulate", "-o", self.p("sim"), "--frames", "4", "--slices", "2", "--coils", "2", "--matrix", "32x24", "-q")
+        s = self.p("sim", "subject_000.h5")
+        run("recon", s, "-o", self.p("d.h5"), "-q")
+        g = json.loads(h5py.File(self.p("d.h5"), "r").attrs["geometry"])
+        for k, v in g["source"].items():
+            self.assertTrue(v.startswith("assumed"), f"{k}: {v}")
+        self.assertEqual(g["pixel_spacing"], [1.0, 1.0])
+        run("recon", s, "-o", self.p("o.h5"), "-q", "--pixel-spacing", "1.5,2", "--slice-thickness", "6",
+            "--trigger-times", "30", "--export", "nifti,gif,png", "--export-dir", self.p("x"))
+        g = json.loads(h5py.File(self.p("o.h5"), "r").attrs["geometry"])
+        self.assertEqual(g["pixel_spacing"], [1.5, 2.0])
+        self.assertEqual(g["trigger_time_ms"], [0, 30, 60, 90])
+        self.assertIn("command line", g["source"]["pixel_spacing"])
+        img = nib.load(self.p("x", "o.nii"))
+        np.testing.assert_allclose(img.header.get_zooms(), [2.0, 1.5, 6.0, 30.0], rtol=1e-6)
+        self.assertEqual(img.header.get_xyzt_units(), ("mm", "msec"))
+        self.assertEqual(img.shape, (24, 32, 2, 4))
+        np.testing.assert_allclose(np.linalg.norm(img.affine[:3, :3], axis=0), [2.0, 1.5, 6.0], rtol=1e-6)
+        gif = Image.open(self.p("x", "o_slice_01.gif"))
+        self.assertEqual(gif.n_frames, 4)
+        self.assertEqual(gif.size, (24, 32))
+        durations = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            durations.append(gif.info["duration"])
+        self.assertEqual(durations, [30] * 4)
+        png = Image.open(self.p("x", "o_montage.png"))
+        png.load()
+        self.assertEqual(png.size, (64 + 4 * 24, 26 + 18 + 2 * 32))
+        title = np.asarray(png)[:26, :]
+        self.assertGreater(int(title.max()), 128, "title text drawn")
+        # a wrong number of trigger times is one clear line, nothing written
+        self.expect_fail(["recon", s, "-o", os.path.join(self.outdir, "r.h5"), "-q", "--trigger-times", "1,2,3"],
+                         "--trigger-times", "4 frames")
+
+    def test_sunnybrook_round_trip(self):
+        dicom_dir = shared(*SUNNY)
+        groups = series_by_slice(dicom_dir)
+        z0, nz = 8, 2
+        run("simulate", "--from-dicom", dicom_dir, "--dicom-slices", f"{z0}:{z0 + nz}", "--coils", "4",
+            "-o", self.p("sr"), "-q")
+        k = self.p("sr", "subject_000.h5")
+        with h5py.File(k, "r") as f:
+            self.assertIn("semi-real", f.attrs["data_kind"])
+            self.assertEqual(f["kspace"].shape, (20, nz, 4, 256, 256))
+        out = self.p("r.h5")
+        run("recon", k, "-o", out, "-q", "--export", "dicom,nifti,gif", "--export-dir", self.p("x"))
+        rec = h5py.File(out, "r")["reconstruction"][()]
+        series = self.check_dicom_against(self.p("x", "r_dicom"), rec)
+        for z in range(nz):
+            src = groups[z0 + z]
+            for t, (a, b) in enumerate(zip(src, series[z])):
+                np.testing.assert_allclose(np.array(b.ImagePositionPatient, float), np.array(a.ImagePositionPatient, float), atol=1e-4)
+                np.testing.assert_allclose(np.array(b.ImageOrientationPatient, float), np.array(a.ImageOrientationPatient, float), atol=1e-6)
+                np.testing.assert_allclose(np.array(b.PixelSpacing, float), np.array(a.PixelSpacing, float), atol=1e-6)
+                self.assertAlmostEqual(float(b.SliceThickness), float(a.SliceThickness))
+                self.assertAlmostEqual(float(b.TriggerTime), float(a.TriggerTime), places=3)
+            self.assertEqual(str(series[z][0].PatientName), str(src[0].PatientName))
+            self.assertEqual(series[z][0].PatientID, src[0].PatientID)
+            self.assertEqual(series[z][0].StudyInstanceUID, src[0].StudyInstanceUID)
+            self.assertEqual(series[z][0].FrameOfReferenceUID, src[0].FrameOfReferenceUID)
+            self.assertNotEqual(series[z][0].SeriesInstanceUID, src[0].SeriesInstanceUID)
+        # the anatomy survived: the reconstruction correlates with the input magnitude
+        mag = np.stack([np.stack([d.pixel_array for d in groups[z0 + z]]) for z in range(nz)], 1).astype(float)
+        self.assertGreater(np.corrcoef(mag.ravel(), rec.ravel())[0, 1], 0.8)
+        # NIfTI of the round trip: the affine from the input files (LPS -> RAS)
+        a = groups[z0][0]
+        iop = np.array(a.ImageOrientationPatient, float)
+        ps = np.array(a.PixelSpacing, float)
+        step = np.array(groups[z0 + 1][0].ImagePositionPatient, float) - np.array(a.ImagePositionPatient, float)
+        A = np.eye(4)
+        A[:3, 0], A[:3, 1], A[:3, 2] = ps[1] * iop[:3], ps[0] * iop[3:], step
+        A[:3, 3] = np.array(a.ImagePositionPatient, float)
+        A[:3] = LPS_TO_RAS @ A[:3]
+        np.testing.assert_allclose(nib.load(self.p("x", "r.nii")).affine, A, atol=1e-4)
+        self.assertEqual(Image.open(self.p("x", "r_slice_00.gif")).n_frames, 20)
+        errs = dciodvfy_errors(glob.glob(self.p("x", "r_dicom", "*", "*.dcm")))
+        if errs is None:
+            print("SKIPPED dciodvfy check: dciodvfy (dicom3tools) not installed")
+        else:
+            self.assertEqual(errs, [])
+
+    def test_bad_dicom_input(self):
+        dicom_dir = shared(*SUNNY)
+        files = sorted(glob.glob(os.path.join(dicom_dir, "*.dcm")))[:3]
+        mixed = self.p("mixed")
+        os.mkdir(mixed)
+        for f in files:
+            shutil.copy(f, mixed)
+        d = pydicom.dcmread(os.path.join(mixed, os.path.basename(files[2])))
+        d.SeriesInstanceUID = pydicom.uid.generate_uid()
+        d.save_as(os.path.join(mixed, os.path.basename(files[2])))
+        self.expect_fail(["simulate", "--from-dicom", mixed, "-o", self.outdir, "-q"], "mixed series", os.path.basename(files[2]))
+        nogeo = self.p("nogeo")
+        os.mkdir(nogeo)
+        for f in files:
+            shutil.copy(f, nogeo)
+        d = pydicom.dcmread(os.path.join(nogeo, os.path.basename(files[1])))
+        del d.ImagePositionPatient
+        d.save_as(os.path.join(nogeo, os.path.basename(files[1])))
+        self.expect_fail(["simulate", "--from-dicom", nogeo, "-o", self.outdir, "-q"], "missing geometry tag ImagePositionPatient",
+                         os.path.basename(files[1]))
+        notdicom = self.p("notdicom")
+        os.mkdir(notdicom)
+        with open(os.path.join(notdicom, "x.dcm"), "w") as f:
+            f.write("hello")
+        self.expect_fail(["simulate", "--from-dicom", notdicom, "-o", self.outdir, "-q"], "x.dcm", "not a readable DICOM")
+
+    def test_bad_export(self):
+        run("simulate", "-o", self.p("sim"), "--frames", "2", "--slices", "1", "--coils", "2", "--matrix", "16x16", "-q")
+        s = self.p("sim", "subject_000.h5")
+        self.expect_fail(["export", s, "-f", "nifti", "-o", self.outdir], s, "not an fmrecon reconstruction")
+        run("recon", s, "-o", self.p("r.h5"), "-q")
+        self.expect_fail(["export", self.p("r.h5"), "-f", "nifti,jpeg", "-o", self.outdir], "unknown export format 'jpeg'")
+        self.expect_fail(["export", self.p("r.h5"), "-f", "nifti", "--complex", "-o", self.outdir], "--complex")
+        self.expect_fail(["recon", s, "-o", os.path.join(self.outdir, "r.h5"), "-q", "--export", "tiff"], "unknown format 'tiff'")
+        # a recon file whose geometry does not match its data
+        with h5py.File(self.p("r.h5"), "a") as f:
+            g = json.loads(f.attrs["geometry"])
+            g["frames"] = 3
+            g["trigger_time_ms"] = [0, 1, 2]
+            f.attrs["geometry"] = json.dumps(g)
+        self.expect_fail(["export", self.p("r.h5"), "-f", "dicom", "-o", self.outdir], "does not match")
+
+
+if __name__ == "__main__":
+    common.main()
