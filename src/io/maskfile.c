@@ -42,8 +42,17 @@ fmr_err fmr_maskfile_read(const char *path, const char *variable, fmr_dataset *d
     float *raw = NULL;
     int nd = 0;
     size_t d[8];
+    /* The stored shape must fit the k-space before anything is read: a small file can declare a
+     * huge (chunked, unwritten) mask, which would otherwise be allocated in full. */
+    hsize_t hd[3];
+    hid_t dset = H5Dopen2(f, var, H5P_DEFAULT);
+    if (dset < 0) err = fmr_error(FMR_ERR_FORMAT, "%s: '%s' is not a readable dataset", path, var);
+    if (!err) err = fmr_h5_dims(path, dset, var, 3, &nd, hd);
+    if (dset >= 0) H5Dclose(dset);
     H5Fclose(f);
-    FMR_TRY(fmr_h5_read_floats(path, var, 3, &nd, d, &raw));
+    FMR_TRY(err);
+    for (int i = 0; i < nd; i++)
+        d[i] = (size_t)hd[i];
     int matlab = is_matlab(path);
     size_t nf = 0, stride_t = 0, stride_c = 0, nread = 1, stride_r = 0;
     /* Map every layout onto mask[t][c] = raw[t*stride_t + c*stride_c + r*stride_r] for r < nread. */
@@ -66,6 +75,13 @@ fmr_err fmr_maskfile_read(const char *path, const char *variable, fmr_dataset *d
                         path, var, shape, in->frames, in->h, in->w,
                         matlab ? " (MATLAB masks read as (ny, nx) or (nt, ny, nx))" : "");
     }
+    /* now read it, at most frames x h x w values; the shape cannot have changed in between
+     * unless the file did, which the read reports */
+    int nd2 = 0;
+    size_t d2[8];
+    if (!err) err = fmr_h5_read_floats(path, var, 3, &nd2, d2, &raw);
+    if (!err && (nd2 != nd || memcmp(d, d2, (size_t)nd * sizeof *d)))
+        err = fmr_error(FMR_ERR_IO, "%s: mask '%s' changed while it was read", path, var);
     if (!err) {
         ds->ext_mask = malloc(nf * in->w * sizeof(float));
         if (!ds->ext_mask) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate mask");
