@@ -26,6 +26,8 @@ fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int 
     size_t n = 1;
     for (int i = 0; !err && i < *ndim; i++) {
         dims[i] = (size_t)hd[i];
+        if (dims[i] && n > SIZE_MAX / sizeof(float) / dims[i]) /* a wrapped size would under-allocate */
+            err = fmr_error(FMR_ERR_SHAPE, "%s: '%s' declares more values than memory can address", path, name);
         n *= dims[i];
     }
     if (!err) err = fmr_alloc((void **)data, (n ? n : 1) * sizeof(float), name);
