@@ -12,5 +12,6 @@
 #include "fmrecon/metrics.h"
 #include "fmrecon/sim.h"
 #include "fmrecon/recon.h"
+#include "fmrecon/plan.h"
 
 #endif

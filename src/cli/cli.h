@@ -30,6 +30,7 @@ fmr_err fmr_cmd_bench(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_maps(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_cohort(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_export(fmr_cli *cli, int argc, char **argv);
+fmr_err fmr_cmd_plan(fmr_cli *cli, int argc, char **argv);
 
 /* Option value parsers: the message names the option and the offending text. */
 fmr_err fmr_opt_size(const char *opt, const char *text, size_t lo, size_t hi, size_t *out);

@@ -28,6 +28,7 @@ static const struct {
     {"encode", fmr_cmd_encode, "hidden states of a frozen foundation encoder (oneDNN)"},
     {"bench", fmr_cmd_bench, "benchmarks that print figures (encoder, unrolled, scaling)"},
     {"demo", fmr_cmd_demo, "end-to-end demo on built-in simulated data"},
+    {"plan", fmr_cmd_plan, "memory per rank and wall time of a job before launch (sbatch lines)"},
 };
 enum { NCMD = sizeof commands / sizeof commands[0] };
 
