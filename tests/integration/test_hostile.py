@@ -73,7 +73,7 @@ class Hostile(common.TmpCase):
             return
         p = self.path("cine.h5")
         with h5py.File(p, "w") as f:
-            f["kspace"] = crandn(np.random.default_rng(3), 8, 4, 64, 64)
+            f["kspace"] = crandn(np.random.default_rng(3), 16, 2, 128, 128)
         mnt = self.path("mnt")
         os.mkdir(mnt)
         import subprocess
