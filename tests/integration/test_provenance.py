@@ -172,6 +172,17 @@ class Provenance(TmpCase):
         self.check_file(p["files"]["encoder"], ENCODER)
         self.check_runtime(p["runtime"], ranks=1)
 
+    def test_simulate_records_its_parameters(self):
+        """simulate's parameters: the options given (frames, slices, coils, matrix, seed), the default
+        SNR of 40, the noise level and the sampled columns as the file's own mask has them."""
+        p, attrs = params(self.input)
+        with h5py.File(self.input, "r") as f:
+            sampled = int((f["mask"][()] != 0).sum())
+        self.assertEqual(p["simulation"], {"frames": 2, "slices": 1, "coils": 4, "h": 64, "w": 48, "snr": 40,
+                                           "seed": 3, "noise_std": attrs["sim_noise_std"],
+                                           "sampled_columns": sampled})
+        self.check_runtime(p["runtime"], ranks=1)
+
     def test_checkpoint_prints_bundle_metadata(self):
         meta = read_st_metadata(BUNDLE)
         self.assertIn("encoder_sha256", meta)
