@@ -14,6 +14,8 @@ pkgs=(
     slurm-wlm munge
     python3-numpy python3-h5py python3-scipy python3-skimage python3-torch python3-matplotlib
     bart
+    libdcmtk-dev dcmtk dicom3tools libnifti2-dev libgif-dev libfreetype-dev fonts-dejavu-core
+    python3-nibabel python3-pydicom python3-pil
 )
 missing=()
 for p in "${pkgs[@]}"; do
