@@ -245,6 +245,11 @@ class Export(common.TmpCase):
         with h5py.File(k, "r") as f:
             self.assertIn("semi-real", f.attrs["data_kind"])
             self.assertEqual(f["kspace"].shape, (20, nz, 4, 256, 256))
+        # undersampling keeps the series' geometry
+        run("undersample", k, "-o", self.p("u4.h5"), "--mask", "uniform", "--accel", "4", "-q")
+        g_in = json.loads(h5py.File(k, "r").attrs["geometry"])
+        self.assertEqual(json.loads(h5py.File(self.p("u4.h5"), "r").attrs["geometry"]), g_in)
+        self.assertTrue(all(v.startswith("read: DICOM") for v in g_in["source"].values()), g_in["source"])
         out = self.p("r.h5")
         run("recon", k, "-o", out, "-q", "--export", "dicom,nifti,gif", "--export-dir", self.p("x"))
         rec = h5py.File(out, "r")["reconstruction"][()]
