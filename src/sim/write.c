@@ -148,6 +148,12 @@ fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, 
             KEEP(par ? fmr_h5out_attr_string(o, NULL, "parameters", par) : FMR_OK);
             free(par);
         }
+        /* a phantom has no scanner geometry: the documented defaults, marked assumed */
+        fmr_geometry *geo = NULL;
+        KEEP(fmr_geometry_create(p->slices, p->frames, p->h, p->w, &geo));
+        if (geo) KEEP(fmr_h5out_attr_geometry(o, geo));
+        else KEEP(fmr_h5out_attr_string(o, NULL, "geometry", "")); /* keeps the attribute calls collective */
+        fmr_geometry_free(&geo);
 #undef KEEP
         if (!err) err = e;
         err = fmr_h5out_finish(&o, err);
