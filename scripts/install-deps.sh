@@ -15,6 +15,8 @@ pkgs=(
     python3-numpy python3-h5py python3-scipy python3-skimage python3-torch python3-matplotlib
     bart
     libmatio-dev
+    libdcmtk-dev dcmtk dicom3tools libnifti2-dev libgif-dev libfreetype-dev fonts-dejavu-core
+    python3-nibabel python3-pydicom python3-pil
 )
 missing=()
 for p in "${pkgs[@]}"; do

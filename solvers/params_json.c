@@ -7,7 +7,7 @@
 
 void fmr_prov_add_method_params(cJSON *o, const fmr_method_params *p)
 {
-    cJSON *j = cJSON_AddObjectToObject(o, "method_params");
+    cJSON *j = cJSON_AddObjectToObject(o, "method_options");
     if (!j) return;
     NUM("lambda", p->lambda);          /* --lambda */
     NUM("cg_iters", p->max_it);        /* --cg-iters */

@@ -22,9 +22,6 @@ FMR_API_BEGIN
  * recorded under "files"; the runtime goes under "runtime". *json is malloc'd (free()). */
 fmr_err fmr_provenance_json(MPI_Comm comm, const char *options_json, const char *const *files, char **json);
 
-/* The versions alone as one line ("fmrecon 0.1.0, PETSc 3.18.4, ..."), for --version and logs. */
-const char *fmr_provenance_versions(void);
-
 FMR_API_END
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@ static const char *help =
     "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
     "                            by default k-space is prewhitened with their covariance\n"
     "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
+    "%s"
     "  -h, --help             this text\n";
 
 /* Columns of item (0, 0) holding any non-zero sample. */
@@ -52,7 +53,7 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
                                        {"variable", required_argument, 0, 'V'},
                                        {"mask-file", required_argument, 0, 'M'},
                                        {"mask-variable", required_argument, 0, 'K'}, {"no-prewhiten", no_argument, 0, 2001},
-        {"virtual-coils", required_argument, 0, 2002},
+        {"virtual-coils", required_argument, 0, 2002}, FMR_GEOMETRY_LONGOPTS,
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     fmr_open_options oo = {0};
@@ -67,7 +68,13 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         else if (c == 2002) {
             FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &oo.virtual_coils));
         }
-        else if (c == 'h') return fmr_cli_help(cli, help), FMR_OK;
+        else if (c >= FMR_OPT_PIXEL_SPACING && c <= FMR_OPT_TRIGGER_TIMES) {
+            FMR_TRY(fmr_opt_geometry(c, optarg, &oo.geometry));
+        }
+        else if (c == 'h') {
+            if (cli->rank == 0) printf(help, fmr_geometry_help);
+            return FMR_OK;
+        }
         else return fmr_opt_bad("info", c, argv);
     }
     if (optind != argc - 1)
@@ -126,6 +133,9 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
         if (in->has_max) cJSON_AddNumberToObject(o, "max", in->max);
         if (in->has_norm) cJSON_AddNumberToObject(o, "norm", in->norm);
         if (in->acquisition[0]) cJSON_AddStringToObject(o, "acquisition", in->acquisition);
+        char *gj = NULL;
+        if (!fmr_geometry_to_json(fmr_dataset_get_geometry(ds), &gj)) cJSON_AddItemToObject(o, "geometry", cJSON_Parse(gj));
+        free(gj);
         char *s = cJSON_Print(o);
         if (s) puts(s);
         free(s);
@@ -166,6 +176,16 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
             if (in->has_norm) printf(" norm=%.6g", in->norm);
             printf("\n");
         }
+        const fmr_geometry *g = fmr_dataset_get_geometry(ds);
+        const fmr_slice_geometry *s0 = &g->slice[0];
+        printf("pixels:       %.4g x %.4g mm (%s)\n", g->spacing_h, g->spacing_w, g->src_spacing);
+        printf("slices:       %.4g mm thick, %.4g mm apart (%s)\n", g->slice_thickness, g->slice_spacing, g->src_thickness);
+        printf("position:     slice 0 pixel (0,0) at LPS (%.2f, %.2f, %.2f) mm (%s)\n", s0->position[0], s0->position[1],
+               s0->position[2], g->src_position);
+        printf("orientation:  h along (%.3f, %.3f, %.3f), w along (%.3f, %.3f, %.3f) (%s)\n", s0->dir_h[0], s0->dir_h[1],
+               s0->dir_h[2], s0->dir_w[0], s0->dir_w[1], s0->dir_w[2], g->src_orientation);
+        printf("trigger:      %.1f .. %.1f ms over %zu frames (%s)\n", g->trigger_ms[0], g->trigger_ms[g->frames - 1], g->frames,
+               g->src_trigger);
     }
     free(mask);
     fmr_dataset_close(&ds);

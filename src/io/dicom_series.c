@@ -158,6 +158,10 @@ fmr_err fmr_dicom_read_series(const char *dir, size_t z0, size_t nz, float **mag
         if (z0 >= nloc || z0 + nz > nloc)
             err = fmr_error(FMR_ERR_ARG, "%s: slices %zu..%zu requested, the series has %zu", dir, z0, z0 + nz - 1, nloc);
     }
+    /* the kept images are held in memory at once: refuse sizes beyond a plain budget */
+    if (!err && (double)T * (double)nz * (double)e[0].info.rows * (double)e[0].info.cols * sizeof(float) > 8.0 * 1073741824.0)
+        err = fmr_error(FMR_ERR_NOMEM, "%s: %zu frames x %zu slices of %zux%zu exceed the 8 GiB image budget; use --dicom-slices",
+                        dir, T, nz, e[0].info.rows, e[0].info.cols);
     fmr_geometry *g = NULL;
     if (!err) err = fmr_geometry_create(nz, T, e[0].info.rows, e[0].info.cols, &g);
     float *m = NULL;

@@ -51,18 +51,20 @@ static void get_versions(versions *v)
     snprintf(v->mpi, sizeof v->mpi, "%s", mv);
 }
 
-const char *fmr_provenance_versions(void)
-{
-    static char line[640];
-    versions v;
-    get_versions(&v);
-    snprintf(line, sizeof line, "fmrecon %s, PETSc %s, FFTW %s, oneDNN %s, HDF5 %s, %s", fmr_version(), v.petsc,
-             v.fftw, v.onednn, v.hdf5, v.mpi);
-    return line;
-}
-
 fmr_err fmr_prov_add_runtime(cJSON *o, MPI_Comm comm)
 {
+    /* the collective part first, so every rank takes part whatever happens below */
+    int size, nodes = 1;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm node;
+    /* hosts: the ranks that share memory form one node; count each node's first rank */
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        int nr, first;
+        MPI_Comm_rank(node, &nr);
+        first = nr == 0;
+        MPI_Allreduce(&first, &nodes, 1, MPI_INT, MPI_SUM, comm);
+        MPI_Comm_free(&node);
+    }
     versions v;
     get_versions(&v);
     cJSON *rt = cJSON_AddObjectToObject(o, "runtime");
@@ -74,17 +76,6 @@ fmr_err fmr_prov_add_runtime(cJSON *o, MPI_Comm comm)
     cJSON_AddStringToObject(vs, "onednn", v.onednn);
     cJSON_AddStringToObject(vs, "hdf5", v.hdf5);
     cJSON_AddStringToObject(vs, "mpi", v.mpi);
-    /* hosts: the ranks that share memory form one node; count each node's first rank */
-    int size, nodes = 1;
-    MPI_Comm_size(comm, &size);
-    MPI_Comm node;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
-        int nr, first;
-        MPI_Comm_rank(node, &nr);
-        first = nr == 0;
-        MPI_Allreduce(&first, &nodes, 1, MPI_INT, MPI_SUM, comm);
-        MPI_Comm_free(&node);
-    }
     cJSON_AddNumberToObject(rt, "hosts", nodes);
     cJSON_AddNumberToObject(rt, "ranks", size);
     return FMR_OK;
@@ -116,21 +107,28 @@ static fmr_err hash_shared(MPI_Comm comm, const char *path, char hex[65], long l
 fmr_err fmr_prov_add_file(cJSON *o, MPI_Comm comm, const char *key, const char *path)
 {
     if (!path) return FMR_OK;
+    /* hashing is collective: done before anything below can fail on one rank only */
+    char base[4096], data[4200], hdr[4200], hex[65], hhex[65];
+    long long size, hsize;
+    const int cfl = fmr_cfl_is(path, base, sizeof base);
+    const char *file = path;
+    fmr_err err = FMR_OK;
+    if (cfl) {
+        snprintf(data, sizeof data, "%s.cfl", base);
+        snprintf(hdr, sizeof hdr, "%s.hdr", base);
+        err = hash_shared(comm, hdr, hhex, &hsize);
+        file = data;
+    }
+    fmr_err e = hash_shared(comm, file, hex, &size);
+    FMR_TRY(err ? err : e);
     cJSON *f = cJSON_AddObjectToObject(o, key);
     if (!f) return fmr_error(FMR_ERR_NOMEM, "cannot build the provenance record");
     cJSON_AddStringToObject(f, "path", path);
-    char base[4096], data[4200], hdr[4200], hex[65];
-    long long size;
-    if (fmr_cfl_is(path, base, sizeof base)) {
-        snprintf(data, sizeof data, "%s.cfl", base);
-        snprintf(hdr, sizeof hdr, "%s.hdr", base);
-        FMR_TRY(hash_shared(comm, hdr, hex, &size));
+    if (cfl) {
         cJSON_AddStringToObject(f, "header_file", hdr);
-        cJSON_AddStringToObject(f, "header_sha256", hex);
+        cJSON_AddStringToObject(f, "header_sha256", hhex);
         cJSON_AddStringToObject(f, "data_file", data);
-        path = data;
     }
-    FMR_TRY(hash_shared(comm, path, hex, &size));
     cJSON_AddNumberToObject(f, "size", (double)size);
     cJSON_AddStringToObject(f, "sha256", hex);
     return FMR_OK;

@@ -22,11 +22,11 @@ void fmr_prov_add_open(cJSON *o, const fmr_open_options *open);
 /* o["espirit"] = {kernel, cal, threshold, crop}. */
 void fmr_prov_add_espirit(cJSON *o, const fmr_espirit_opts *e);
 
-/* o["method_params"] = every field of fmr_method_params (solvers/params_json.c: one line each). */
+/* o["method_options"] = every field of fmr_method_params (solvers/params_json.c: one line each). */
 void fmr_prov_add_method_params(cJSON *o, const fmr_method_params *p);
 
 /* Everything a reconstruction records beside the pipeline's own keys: options (defaults
- * included), open, method_params, petsc_options, input and files (size, SHA-256), runtime. */
+ * included), open, method_options, petsc_options, input and files (size, SHA-256), runtime. */
 fmr_err fmr_prov_add_recon(cJSON *o, MPI_Comm comm, const char *in_path, const fmr_recon_options *opt);
 
 struct fmr_mask_spec;

@@ -45,6 +45,8 @@ static fmr_err write_header(pipeline *p, MPI_Comm comm, const char *in_path, con
     if (fmr_cfl_is(in_path, cfl, sizeof cfl)) snprintf(data, sizeof data, "%s.cfl", cfl); /* the pair's data */
     long long size = stat(fmr_cfl_is(in_path, cfl, sizeof cfl) ? data : in_path, &st) == 0 ? (long long)st.st_size : -1;
     cJSON *par = cJSON_CreateObject();
+    /* provenance (options, files and their SHA-256, runtime); collective: before any early return */
+    fmr_err perr = fmr_prov_add_recon(par, comm, in_path, opt);
     cJSON_AddStringToObject(par, "method", p->m->name);
     cJSON_AddStringToObject(par, "mask",
                             in->mask == FMR_MASK_NONE     ? "none (fully sampled)"
@@ -54,7 +56,6 @@ static fmr_err write_header(pipeline *p, MPI_Comm comm, const char *in_path, con
     cJSON_AddNumberToObject(par, "pad_right", (double)in->pad_right);
     cJSON_AddNumberToObject(par, "ranks", nranks);
     cJSON_AddBoolToObject(par, "complex_image", p->write_complex);
-    fmr_err perr = fmr_prov_add_recon(par, comm, in_path, opt); /* collective: before any early return */
     char *json = cJSON_PrintUnformatted(par);
     cJSON_Delete(par);
     if (!json) return fmr_error(FMR_ERR_NOMEM, "cannot format parameters");

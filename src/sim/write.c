@@ -11,6 +11,7 @@
 #include "fmrecon/sched.h"
 #include "fmrecon/sense.h"
 #include "fmrecon/sim.h"
+#include "recon/provenance.h"
 
 enum { ROUND = 4 };
 
@@ -123,6 +124,36 @@ fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, 
         KEEP(fmr_h5out_attr_double(o, NULL, "sim_snr", p->snr));
         KEEP(fmr_h5out_attr_double(o, NULL, "sim_noise_std", s.sigma));
         KEEP(fmr_h5out_attr_string(o, NULL, "fmrecon_version", fmr_version()));
+        {   /* provenance (docs/formats.md): the simulation's parameters and the runtime */
+            cJSON *j = cJSON_CreateObject(), *sp = j ? cJSON_AddObjectToObject(j, "simulation") : NULL;
+            char *par = NULL;
+            if (sp) {
+                size_t sampled = 0;
+                for (size_t c = 0; mask && c < p->w; c++) sampled += mask[c] != 0.0f;
+                cJSON_AddNumberToObject(sp, "frames", (double)p->frames);
+                cJSON_AddNumberToObject(sp, "slices", (double)p->slices);
+                cJSON_AddNumberToObject(sp, "coils", (double)p->coils);
+                cJSON_AddNumberToObject(sp, "h", (double)p->h);
+                cJSON_AddNumberToObject(sp, "w", (double)p->w);
+                cJSON_AddNumberToObject(sp, "snr", p->snr);
+                cJSON_AddNumberToObject(sp, "seed", (double)p->seed);
+                cJSON_AddNumberToObject(sp, "noise_std", s.sigma);
+                cJSON_AddNumberToObject(sp, "sampled_columns", (double)(mask ? sampled : p->w));
+            }
+            fmr_err pe = fmr_prov_add_runtime(j, comm); /* collective: on every rank */
+            if (!sp && !pe) pe = fmr_error(FMR_ERR_NOMEM, "cannot build the parameters record");
+            if (!pe) pe = fmr_prov_print(j, &par);
+            else cJSON_Delete(j);
+            KEEP(pe);
+            KEEP(par ? fmr_h5out_attr_string(o, NULL, "parameters", par) : FMR_OK);
+            free(par);
+        }
+        /* a phantom has no scanner geometry: the documented defaults, marked assumed */
+        fmr_geometry *geo = NULL;
+        KEEP(fmr_geometry_create(p->slices, p->frames, p->h, p->w, &geo));
+        if (geo) KEEP(fmr_h5out_attr_geometry(o, geo));
+        else KEEP(fmr_h5out_attr_string(o, NULL, "geometry", "")); /* keeps the attribute calls collective */
+        fmr_geometry_free(&geo);
 #undef KEEP
         if (!err) err = e;
         err = fmr_h5out_finish(&o, err);

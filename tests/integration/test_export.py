@@ -171,6 +171,16 @@ class Export(common.TmpCase):
         ga = json.loads(h5py.File(self.p("a.h5"), "r").attrs["geometry"])
         gb = json.loads(h5py.File(self.p("b.h5"), "r").attrs["geometry"])
         self.assertEqual(ga, gb)
+        # a fastMRI-style file with only an ismrmrd_header: spacing and thickness read, position assumed
+        with h5py.File(u, "a") as f:
+            del f.attrs["geometry"]
+        g = json.loads(run("info", u, "--json").stdout)["geometry"]
+        exp = ismrmrd_expected(src)
+        np.testing.assert_allclose(g["pixel_spacing"], [exp["dh"], exp["dw"]], rtol=1e-12)
+        self.assertEqual(g["slice_thickness"], exp["thickness"])
+        self.assertTrue(g["source"]["pixel_spacing"].startswith("read: ISMRMRD header"))
+        self.assertTrue(g["source"]["position"].startswith("assumed"))
+        self.assertEqual(g["subject"]["Manufacturer"], "SIEMENS")
         # maps files carry it too
         run("maps", src, "-o", self.p("m.h5"), "-q")
         self.assertEqual(json.loads(h5py.File(self.p("m.h5"), "r").attrs["geometry"]), ga)
@@ -194,19 +204,33 @@ class Export(common.TmpCase):
         self.assertEqual(img.header.get_xyzt_units(), ("mm", "msec"))
         self.assertEqual(img.shape, (24, 32, 2, 4))
         np.testing.assert_allclose(np.linalg.norm(img.affine[:3, :3], axis=0), [2.0, 1.5, 6.0], rtol=1e-6)
-        gif = Image.open(self.p("x", "o_slice_01.gif"))
-        self.assertEqual(gif.n_frames, 4)
-        self.assertEqual(gif.size, (24, 32))
-        durations = []
-        for k in range(gif.n_frames):
-            gif.seek(k)
-            durations.append(gif.info["duration"])
+        with Image.open(self.p("x", "o_slice_01.gif")) as gif:
+            self.assertEqual(gif.n_frames, 4)
+            self.assertEqual(gif.size, (24, 32))
+            durations, frames = [], []
+            for k in range(gif.n_frames):
+                gif.seek(k)
+                durations.append(gif.info["duration"])
+                frames.append(np.asarray(gif.convert("L"), float))
         self.assertEqual(durations, [30] * 4)
-        png = Image.open(self.p("x", "o_montage.png"))
-        png.load()
-        self.assertEqual(png.size, (64 + 4 * 24, 26 + 18 + 2 * 32))
-        title = np.asarray(png)[:26, :]
+        # the frames are the slice's magnitude scaled to 0..255 by its maximum
+        with h5py.File(self.p("o.h5"), "r") as f:
+            rec = f["reconstruction"][:, 1]
+        np.testing.assert_allclose(np.stack(frames), np.round(255 * rec / rec.max()), atol=1.0)
+        with Image.open(self.p("x", "o_montage.png")) as png:
+            png.load()
+            self.assertEqual(png.size, (64 + 4 * 24, 26 + 18 + 2 * 32))
+            title = np.asarray(png)[:26, :]
         self.assertGreater(int(title.max()), 128, "title text drawn")
+        # complex NIfTI: the 'image' dataset, same geometry
+        run("recon", s, "-o", self.p("c.h5"), "-q", "-m", "sense", "--complex", "--pixel-spacing", "1.5,2",
+            "--export", "nifti", "--export-dir", self.p("c"))
+        with h5py.File(self.p("c.h5"), "r") as f:
+            im = f["image"][()]  # h5py reads the {r, i} compound as complex
+        c = nib.load(self.p("c", "c_complex.nii"))
+        self.assertEqual(c.get_data_dtype(), np.complex64)
+        np.testing.assert_array_equal(np.asarray(c.dataobj), np.transpose(im, (3, 2, 1, 0)).astype(np.complex64))
+        np.testing.assert_allclose(c.affine, nib.load(self.p("c", "c.nii")).affine)
         # a wrong number of trigger times is one clear line, nothing written
         self.expect_fail(["recon", s, "-o", os.path.join(self.outdir, "r.h5"), "-q", "--trigger-times", "1,2,3"],
                          "--trigger-times", "4 frames")
@@ -221,6 +245,11 @@ class Export(common.TmpCase):
         with h5py.File(k, "r") as f:
             self.assertIn("semi-real", f.attrs["data_kind"])
             self.assertEqual(f["kspace"].shape, (20, nz, 4, 256, 256))
+        # undersampling keeps the series' geometry
+        run("undersample", k, "-o", self.p("u4.h5"), "--mask", "uniform", "--accel", "4", "-q")
+        g_in = json.loads(h5py.File(k, "r").attrs["geometry"])
+        self.assertEqual(json.loads(h5py.File(self.p("u4.h5"), "r").attrs["geometry"]), g_in)
+        self.assertTrue(all(v.startswith("read: DICOM") for v in g_in["source"].values()), g_in["source"])
         out = self.p("r.h5")
         run("recon", k, "-o", out, "-q", "--export", "dicom,nifti,gif", "--export-dir", self.p("x"))
         rec = h5py.File(out, "r")["reconstruction"][()]
@@ -251,7 +280,21 @@ class Export(common.TmpCase):
         A[:3, 3] = np.array(a.ImagePositionPatient, float)
         A[:3] = LPS_TO_RAS @ A[:3]
         np.testing.assert_allclose(nib.load(self.p("x", "r.nii")).affine, A, atol=1e-4)
-        self.assertEqual(Image.open(self.p("x", "r_slice_00.gif")).n_frames, 20)
+        with Image.open(self.p("x", "r_slice_00.gif")) as gif:
+            self.assertEqual(gif.n_frames, 20)
+        # one NIfTI per slice: each slice's own affine
+        run("export", out, "-f", "nifti", "--per-slice", "-o", self.p("ps"), "-q")
+        for z in range(nz):
+            a = groups[z0 + z][0]
+            iop = np.array(a.ImageOrientationPatient, float)
+            A = np.eye(4)
+            A[:3, 0], A[:3, 1] = ps[1] * iop[:3], ps[0] * iop[3:]
+            A[:3, 2] = float(a.SliceThickness) * np.cross(iop[:3], iop[3:])
+            A[:3, 3] = np.array(a.ImagePositionPatient, float)
+            A[:3] = LPS_TO_RAS @ A[:3]
+            s = nib.load(self.p("ps", f"r_slice{z:02d}.nii"))
+            np.testing.assert_allclose(s.affine, A, atol=1e-4)
+            np.testing.assert_array_equal(np.asarray(s.dataobj)[:, :, 0, :], np.transpose(rec[:, z], (2, 1, 0)))
         errs = dciodvfy_errors(glob.glob(self.p("x", "r_dicom", "*", "*.dcm")))
         if errs is None:
             print("SKIPPED dciodvfy check: dciodvfy (dicom3tools) not installed")

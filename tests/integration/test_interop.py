@@ -103,6 +103,18 @@ class Cfl(TmpCase):
         via_h5, _ = self.convert(h5)
         np.testing.assert_array_equal(via_h5["kspace"], got["kspace"])
 
+    def test_mpi_ranks_read_the_same(self):
+        """The cfl reader on 2 ranks (each reads its own items with pread): the same SENSE result as
+        on one rank."""
+        und = brain("und2x2")
+        res = []
+        for n in (0, 2):
+            out = self.path(f"r{n}.h5")
+            run("recon", und, "-o", out, "--method", "sense", "-q", mpi=n)
+            with h5py.File(out, "r") as f:
+                res.append(f["reconstruction"][()])
+        np.testing.assert_allclose(res[1], res[0], rtol=0, atol=1e-6 * float(res[0].max()))
+
     def test_zero_columns_are_the_mask(self):
         """und2x2 (2x2 undersampled + calibration): a phase-encode column is sampled iff numpy finds a
         non-zero in it (any coil and row); the converted mask says exactly that."""

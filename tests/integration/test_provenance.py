@@ -94,7 +94,7 @@ class Provenance(TmpCase):
         self.assertEqual(p["method"], "sense")
         self.assertEqual(p["options"], {"method": "sense", "batch": 8, "coil_ranks": 1, "schedule": "static",
                                         "fft_slabs": False, "complex": False, "save_cascades": False})
-        mp = p["method_params"]
+        mp = p["method_options"]
         expect = dict(RECON_DEFAULTS, **{"lambda": 0.02, "cg_iters": 20})
         for k, v in expect.items():
             self.assertAlmostEqual(mp[k], v, msg=k, delta=1e-12)
@@ -117,7 +117,7 @@ class Provenance(TmpCase):
             "--", "-ksp_rtol", "1e-9")
         p, _ = params(out)
         self.assertIn("-ksp_rtol 1e-9", p["petsc_options"])
-        self.assertEqual(p["method_params"]["sens"], maps)
+        self.assertEqual(p["method_options"]["sens"], maps)
         self.check_file(p["files"]["sens"], maps)
         self.assertEqual(p["open"]["virtual_coils"], 4)
 
@@ -129,8 +129,8 @@ class Provenance(TmpCase):
         p, _ = params(out)
         self.check_file(p["files"]["model"], BUNDLE)
         self.check_file(p["files"]["encoder"], ENCODER)
-        self.assertEqual(p["method_params"]["model"], BUNDLE)
-        self.assertEqual(p["method_params"]["weights"], ENCODER)
+        self.assertEqual(p["method_options"]["model"], BUNDLE)
+        self.assertEqual(p["method_options"]["weights"], ENCODER)
         meta = read_st_metadata(BUNDLE)
         self.assertEqual(p["bundle_metadata"], meta)
         self.assertEqual(meta["encoder_sha256"], p["files"]["encoder"]["sha256"])
@@ -170,6 +170,17 @@ class Provenance(TmpCase):
                                         "batch": 8, "input": "magnitude", "size": 96, "precision": "f32"})
         self.check_file(p["files"]["input"], self.input)
         self.check_file(p["files"]["encoder"], ENCODER)
+        self.check_runtime(p["runtime"], ranks=1)
+
+    def test_simulate_records_its_parameters(self):
+        """simulate's parameters: the options given (frames, slices, coils, matrix, seed), the default
+        SNR of 40, the noise level and the sampled columns as the file's own mask has them."""
+        p, attrs = params(self.input)
+        with h5py.File(self.input, "r") as f:
+            sampled = int((f["mask"][()] != 0).sum())
+        self.assertEqual(p["simulation"], {"frames": 2, "slices": 1, "coils": 4, "h": 64, "w": 48, "snr": 40,
+                                           "seed": 3, "noise_std": attrs["sim_noise_std"],
+                                           "sampled_columns": sampled})
         self.check_runtime(p["runtime"], ranks=1)
 
     def test_checkpoint_prints_bundle_metadata(self):
