@@ -6,10 +6,12 @@
 #define FMRECON_EXPORT_H
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef struct fmr_export_options {
     int write_complex;   /* NIfTI: also the complex image (needs 'image' in the result, recon --complex) */
@@ -31,6 +33,7 @@ int fmr_export_format_known(const char *name);
 /* Comma-separated list of the known formats, for --help and messages. */
 const char *fmr_export_format_list(void);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

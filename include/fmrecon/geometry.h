@@ -20,10 +20,12 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 typedef struct fmr_slice_geometry {
     double position[3]; /* LPS mm: centre of pixel (h = 0, w = 0) */
@@ -119,6 +121,7 @@ double fmr_geometry_slice_location(const fmr_geometry *g, size_t z);
 /* The DICOM keyword of a subject field ("PatientName", ...). */
 const char *fmr_subject_keyword(fmr_subject_field f);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif
