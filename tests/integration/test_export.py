@@ -344,6 +344,36 @@ class Export(common.TmpCase):
             B[:3, 3] = LPS_TO_RAS @ (origin + l * normal)
             np.testing.assert_allclose(s.affine, B, atol=1e-5)
 
+    def test_from_dicom_with_maps_file(self):
+        """--sens: the coil maps of a file (as fmrecon maps writes them) multiply the DICOM magnitude:
+        with negligible noise every coil image is map x magnitude x one shared unit phase."""
+        src = shared(*SUNNY)
+        d = self.p("dcm")
+        os.mkdir(d)
+        for n in ("I0001.dcm", "I0002.dcm"):
+            shutil.copy(os.path.join(src, n), d)
+        mag = np.stack([pydicom.dcmread(os.path.join(d, n)).pixel_array.astype(float) for n in ("I0001.dcm", "I0002.dcm")])
+        y, x = np.mgrid[0:256, 0:256] / 256.0
+        maps = np.stack([np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.3) * np.exp(1j * (2 * x - y + c))
+                         for c, (cx, cy) in enumerate([(0.1, 0.2), (0.9, 0.5), (0.4, 0.95)])]).astype(np.complex64)
+        with h5py.File(self.p("maps.h5"), "w") as f:
+            f["maps"] = maps[None]
+        run("simulate", "--from-dicom", d, "--sens", self.p("maps.h5"), "--snr", "1e9", "-o", self.p("sr"), "-q")
+        with h5py.File(self.p("sr", "subject_000.h5"), "r") as f:
+            k = f["kspace"][()]
+            self.assertEqual(f.attrs["coil_maps"], self.p("maps.h5"))
+        self.assertEqual(k.shape, (2, 1, 3, 256, 256))
+        coil = common.ifft2c(k[:, 0].astype(np.complex128))
+        np.testing.assert_allclose(np.abs(coil), np.abs(maps)[None] * mag[:, None], rtol=0, atol=1e-4 * mag.max())
+        ph = coil * np.conj(maps)[None]
+        strong = (np.abs(maps[0]) > 0.3) & (np.abs(maps[1]) > 0.3) & (mag[0] > 0.2 * mag.max())
+        d01 = np.angle(ph[0, 0][strong] * np.conj(ph[0, 1][strong]))
+        self.assertLess(np.abs(d01).max(), 1e-3, "one phase shared by the coils")
+        with h5py.File(self.p("bad_maps.h5"), "w") as f:
+            f["maps"] = maps[None, :, :128]
+        self.expect_fail(["simulate", "--from-dicom", d, "--sens", self.p("bad_maps.h5"), "-o", self.outdir, "-q"],
+                         "bad_maps.h5", "256, 256")
+
     def test_bad_dicom_input(self):
         dicom_dir = shared(*SUNNY)
         files = sorted(glob.glob(os.path.join(dicom_dir, "*.dcm")))[:3]
