@@ -48,9 +48,11 @@ fmr_err fmr_sim_write(MPI_Comm comm, const char *path, const fmr_sim_params *p, 
 typedef struct fmr_sim_dicom_params {
     const char *dir;
     size_t slice0, nslices;
-    size_t coils;
+    size_t coils;          /* simulated loop coils (ignored with maps_file) */
     double snr;
     uint64_t seed;
+    const char *maps_file; /* real coil maps instead: 'maps' (slices or 1, coils, h, w) complex, e.g.
+                              from fmrecon maps of a measured scan with the series' matrix */
 } fmr_sim_dicom_params;
 
 fmr_err fmr_sim_from_dicom(MPI_Comm comm, const fmr_sim_dicom_params *p, const float *mask, const char *path);

@@ -34,6 +34,9 @@ static const char *help =
     "                       patient/study fields; --frames/--slices/--matrix come from the series\n"
     "      --dicom-slices A:B  with --from-dicom: slice locations A..B-1 only (ascending along\n"
     "                       the slice normal; default all)\n"
+    "      --sens FILE      with --from-dicom: coil maps from FILE ('maps', (slices or 1, coils,\n"
+    "                       rows, columns) complex, e.g. fmrecon maps of a measured scan with the\n"
+    "                       series' matrix) instead of simulated loop coils\n"
     "  -q, --quiet          no progress\n"
     "  -h, --help           this text\n";
 
@@ -46,11 +49,12 @@ fmr_err fmr_cmd_simulate(fmr_cli *cli, int argc, char **argv)
         {"snr", required_argument, 0, 'S'},    {"seed", required_argument, 0, 's'},
         {"accel", required_argument, 0, 'R'},  {"acs", required_argument, 0, 'A'},
         {"from-dicom", required_argument, 0, 'D'}, {"dicom-slices", required_argument, 0, 'P'},
+        {"sens", required_argument, 0, 'F'},
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
         {0}};
     fmr_sim_params p;
     fmr_sim_defaults(&p);
-    const char *dir = NULL, *dicom = NULL;
+    const char *dir = NULL, *dicom = NULL, *sens = NULL;
     size_t nsub = 1, acs = 24, dz0 = 0, dnz = 0;
     long accel = 1, seed = 1;
     int c;
@@ -68,6 +72,7 @@ fmr_err fmr_cmd_simulate(fmr_cli *cli, int argc, char **argv)
         case 'R': FMR_TRY(fmr_opt_int("--accel", optarg, 1, 64, &accel)); break;
         case 'A': FMR_TRY(fmr_opt_size("--acs", optarg, 0, 4096, &acs)); break;
         case 'D': dicom = optarg; break;
+        case 'F': sens = optarg; break;
         case 'P': {
             unsigned long a, b;
             char tail;
@@ -85,7 +90,7 @@ fmr_err fmr_cmd_simulate(fmr_cli *cli, int argc, char **argv)
     if (!dir) return fmr_error(FMR_ERR_ARG, "simulate needs an output folder: -o DIR");
     if (dicom && accel > 1)
         return fmr_error(FMR_ERR_ARG, "--accel does not combine with --from-dicom; undersample the result with fmrecon undersample");
-    if (!dicom && dnz) return fmr_error(FMR_ERR_ARG, "--dicom-slices needs --from-dicom");
+    if (!dicom && (dnz || sens)) return fmr_error(FMR_ERR_ARG, "--dicom-slices and --sens need --from-dicom");
     float *mask = NULL;
     if (accel > 1) {
         if (acs > p.w)
@@ -107,7 +112,8 @@ fmr_err fmr_cmd_simulate(fmr_cli *cli, int argc, char **argv)
         snprintf(path, sizeof path, "%s/subject_%03zu.h5", dir, i);
         p.seed = (uint64_t)seed + i;
         if (dicom) {
-            fmr_sim_dicom_params dp = {.dir = dicom, .slice0 = dz0, .nslices = dnz, .coils = p.coils, .snr = p.snr, .seed = p.seed};
+            fmr_sim_dicom_params dp = {.dir = dicom, .slice0 = dz0, .nslices = dnz, .coils = p.coils, .snr = p.snr, .seed = p.seed,
+                                        .maps_file = sens};
             err = fmr_sim_from_dicom(cli->comm, &dp, NULL, path);
         } else {
             err = fmr_sim_write(cli->comm, path, &p, mask);

@@ -71,16 +71,41 @@ static fmr_err write_nii(const char *final, const fmr_geometry *g, size_t z, con
     return fmr_export_commit(tmp, final, err);
 }
 
+static const fmr_geometry *sort_geo;
+static int by_location(const void *a, const void *b)
+{
+    double x = fmr_geometry_slice_location(sort_geo, *(const size_t *)a), y = fmr_geometry_slice_location(sort_geo, *(const size_t *)b);
+    return x < y ? -1 : x > y;
+}
+
 fmr_err fmr_export_nifti(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt)
 {
-    const fmr_geometry *g = r->geo;
     const size_t T = r->frames, Z = r->slices, hw = r->h * r->w;
     char descrip[80];
     snprintf(descrip, sizeof descrip, "%s", r->description);
-    const int volume = !opt->per_slice && fmr_geometry_is_volume(g, 1e-3);
-    if (!volume && !opt->per_slice && Z > 1)
-        fmr_warn("%s: slices are not one evenly spaced parallel stack: one NIfTI file per slice", r->path);
+    /* Slice indices follow the acquisition (often interleaved): a volume is judged, and written,
+     * with the slices in the order of their location along the normal when that is not already
+     * their order (then the file's k axis is that order; docs/formats.md). */
+    size_t *order = malloc(Z * sizeof *order);
+    fmr_geometry *sorted = NULL;
+    if (!order) return fmr_error(FMR_ERR_NOMEM, "cannot allocate the slice order");
+    for (size_t z = 0; z < Z; z++) order[z] = z;
+    int identity = 1;
+    if (!opt->per_slice && Z > 2 && !fmr_geometry_is_volume(r->geo, 1e-3)) {
+        sort_geo = r->geo;
+        qsort(order, Z, sizeof *order, by_location);
+        for (size_t z = 0; z < Z; z++) identity &= order[z] == z;
+    }
     fmr_err err = FMR_OK;
+    if (!identity) {
+        err = fmr_geometry_copy(r->geo, &sorted);
+        for (size_t z = 0; !err && z < Z; z++) sorted->slice[z] = r->geo->slice[order[z]];
+    }
+    const fmr_geometry *g = sorted ? sorted : r->geo;
+    const int volume = !err && !opt->per_slice && fmr_geometry_is_volume(g, 1e-3);
+    if (!err && !volume && !opt->per_slice && Z > 1)
+        fmr_warn("%s: slices are not one evenly spaced parallel stack: one NIfTI file per slice", r->path);
+    if (!volume) g = r->geo; /* per-slice files keep the file's slice numbers */
     for (int cpx = 0; !err && cpx <= (opt->write_complex ? 1 : 0); cpx++) {
         const size_t es = cpx ? sizeof(fmr_cfloat) : sizeof(float);
         const char *src = cpx ? (const char *)r->img : (const char *)r->mag;
@@ -97,11 +122,22 @@ fmr_err fmr_export_nifti(const fmr_export_result *r, const char *out_dir, const 
             }
             snprintf(suffix, sizeof suffix, "%s.nii", tag);
             err = fmr_export_path(path, sizeof path, out_dir, r->name, suffix);
-            if (!err) err = write_nii(path, g, 0, k, Z, cpx, src, descrip);
+            char *perm = NULL;
+            if (!err && sorted) {
+                if (!(perm = malloc(T * Z * hw * es))) err = fmr_error(FMR_ERR_NOMEM, "cannot allocate the NIfTI volume");
+                for (size_t t = 0; !err && t < T; t++)
+                    for (size_t z = 0; z < Z; z++)
+                        memcpy(perm + (t * Z + z) * hw * es, src + (t * Z + order[z]) * hw * es, hw * es);
+            }
+            if (!err) err = write_nii(path, g, 0, k, Z, cpx, perm ? perm : src, descrip);
+            free(perm);
             continue;
         }
         char *buf = malloc(T * hw * es);
-        if (!buf) return fmr_error(FMR_ERR_NOMEM, "cannot allocate a NIfTI slice");
+        if (!buf) {
+            err = fmr_error(FMR_ERR_NOMEM, "cannot allocate a NIfTI slice");
+            break;
+        }
         for (size_t z = 0; !err && z < Z; z++) {
             for (size_t t = 0; t < T; t++) memcpy(buf + t * hw * es, src + (t * Z + z) * hw * es, hw * es);
             double k[3], n[3];
@@ -113,5 +149,7 @@ fmr_err fmr_export_nifti(const fmr_export_result *r, const char *out_dir, const 
         }
         free(buf);
     }
+    free(order);
+    fmr_geometry_free(&sorted);
     return err;
 }

@@ -233,6 +233,12 @@ static double norm3(const double v[3])
     return sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static fmr_err from_acquisitions(const char *path, hid_t f, long e1_center, fmr_geometry *g)
 {
     hid_t d = H5Dopen2(f, "dataset/data", H5P_DEFAULT);
@@ -296,13 +302,15 @@ static fmr_err from_acquisitions(const char *path, hid_t f, long e1_center, fmr_
     if (pos_ok) {
         snprintf(g->src_position, FMR_GEO_TEXT, "read: ISMRMRD acquisition position (FOV centre = pixel h/2, w/2)");
         snprintf(g->src_orientation, FMR_GEO_TEXT, "read: ISMRMRD acquisition read_dir (h), phase_dir (w)");
-        if (g->slices > 1) {
-            double nrm[3], d[3];
-            fmr_geometry_normal(g, 0, nrm);
-            for (int i = 0; i < 3; i++) d[i] = g->slice[1].position[i] - g->slice[0].position[i];
-            double sp1 = fabs(d[0] * nrm[0] + d[1] * nrm[1] + d[2] * nrm[2]);
-            if (sp1 > 0) g->slice_spacing = sp1;
-        }
+        /* slice indices may be in acquisition (interleaved) order: the spacing is the smallest
+         * distance between two slice locations along the normal */
+        double best = 0, *loc = malloc(g->slices * sizeof *loc);
+        for (size_t z = 0; loc && z < g->slices; z++) loc[z] = fmr_geometry_slice_location(g, z);
+        if (loc) qsort(loc, g->slices, sizeof *loc, cmp_double);
+        for (size_t z = 1; loc && z < g->slices; z++)
+            if (loc[z] - loc[z - 1] > 1e-3 && (best == 0 || loc[z] - loc[z - 1] < best)) best = loc[z] - loc[z - 1];
+        free(loc);
+        if (best > 0) g->slice_spacing = best;
     } else if (!err) {
         fmr_warn("%s: acquisition headers give no usable position/direction; geometry assumed", path);
     }

@@ -53,6 +53,13 @@ std::string fmt_ds(double v)
     return b;
 }
 
+std::string fmt_int(long v)
+{
+    char b[32];
+    std::snprintf(b, sizeof b, "%ld", v);
+    return b;
+}
+
 std::string fmt_ds_list(const double *v, int n)
 {
     std::string s;
@@ -159,8 +166,8 @@ extern "C" fmr_err fmr_dcm_write(const char *path, const fmr_dcm_out *o)
         if (!type3 || *v) put(subject_tags[f], v);
     }
     put(DCM_Modality, "MR");
-    put(DCM_SeriesNumber, std::to_string(o->series_number));
-    put(DCM_InstanceNumber, std::to_string(o->instance_number));
+    put(DCM_SeriesNumber, fmt_int(o->series_number));
+    put(DCM_InstanceNumber, fmt_int(o->instance_number));
     put(DCM_SeriesDescription, o->series_description);
     put(DCM_DerivationDescription, o->derivation);
     put(DCM_SoftwareVersions, o->software);
@@ -179,7 +186,7 @@ extern "C" fmr_err fmr_dcm_write(const char *path, const fmr_dcm_out *o)
     put(DCM_EchoTime, "");
     put(DCM_EchoTrainLength, "");
     if (o->gated) put(DCM_TriggerTime, fmt_ds(o->trigger_ms));
-    put(DCM_CardiacNumberOfImages, std::to_string(o->cardiac_images));
+    put(DCM_CardiacNumberOfImages, fmt_int(o->cardiac_images));
     put(DCM_SliceThickness, fmt_ds(o->thickness));
     put(DCM_SpacingBetweenSlices, fmt_ds(o->spacing_between));
     put(DCM_ImagePositionPatient, fmt_ds_list(o->ipp, 3));

@@ -301,6 +301,79 @@ class Export(common.TmpCase):
         else:
             self.assertEqual(errs, [])
 
+    def test_nifti_interleaved_slices(self):
+        """Slices stored in acquisition order (0, 2, 1 along the normal) still make one volume, in
+        the order of their locations; a gap makes one file per slice. The result file is written here
+        with h5py, so the exporter is checked on its own."""
+        T, Z, H, W = 2, 3, 8, 6
+        rng = np.random.default_rng(3)
+        rec = rng.random((T, Z, H, W), dtype=np.float32)
+        dir_w, dir_h = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])  # a sagittal stack
+        normal = np.cross(dir_w, dir_h)
+        origin = np.array([10.0, -20.0, 30.0])
+        where = [0, 2, 1]
+
+        def write(path, locs):
+            geo = dict(slices=Z, frames=T, matrix=[H, W], pixel_spacing=[1.25, 0.75], slice_thickness=4.0,
+                       slice_spacing=5.0, position=[list(origin + l * normal) for l in locs],
+                       dir_h=[list(dir_h)] * Z, dir_w=[list(dir_w)] * Z, trigger_time_ms=[0.0, 45.0],
+                       patient_position="HFS", source={}, subject={})
+            with h5py.File(path, "w") as f:
+                f["reconstruction"] = rec
+                f.attrs["method"] = "zf"
+                f.attrs["geometry"] = json.dumps(geo)
+
+        write(self.p("il.h5"), [5.0 * k for k in where])
+        run("export", self.p("il.h5"), "-f", "nifti", "-o", self.p("x"), "-q")
+        img = nib.load(self.p("x", "il.nii"))
+        inv = np.argsort(where)  # file slice of each location
+        np.testing.assert_array_equal(np.asarray(img.dataobj), np.transpose(rec[:, inv], (3, 2, 1, 0)))
+        A = np.eye(4)
+        A[:3, 0], A[:3, 1], A[:3, 2], A[:3, 3] = 0.75 * dir_w, 1.25 * dir_h, 5.0 * normal, origin
+        A[:3] = LPS_TO_RAS @ A[:3]
+        np.testing.assert_allclose(img.affine, A, atol=1e-5)
+        self.assertAlmostEqual(float(img.header.get_zooms()[3]), 45.0, places=4)
+        # uneven spacing: one file per slice, each with its own position
+        write(self.p("gap.h5"), [0.0, 12.0, 5.0])
+        run("export", self.p("gap.h5"), "-f", "nifti", "-o", self.p("y"), "-q")
+        self.assertFalse(os.path.exists(self.p("y", "gap.nii")))
+        for z, l in enumerate([0.0, 12.0, 5.0]):
+            s = nib.load(self.p("y", f"gap_slice{z:02d}.nii"))
+            B = A.copy()
+            B[:3, 2] = LPS_TO_RAS @ (4.0 * normal)
+            B[:3, 3] = LPS_TO_RAS @ (origin + l * normal)
+            np.testing.assert_allclose(s.affine, B, atol=1e-5)
+
+    def test_from_dicom_with_maps_file(self):
+        """--sens: the coil maps of a file (as fmrecon maps writes them) multiply the DICOM magnitude:
+        with negligible noise every coil image is map x magnitude x one shared unit phase."""
+        src = shared(*SUNNY)
+        d = self.p("dcm")
+        os.mkdir(d)
+        for n in ("I0001.dcm", "I0002.dcm"):
+            shutil.copy(os.path.join(src, n), d)
+        mag = np.stack([pydicom.dcmread(os.path.join(d, n)).pixel_array.astype(float) for n in ("I0001.dcm", "I0002.dcm")])
+        y, x = np.mgrid[0:256, 0:256] / 256.0
+        maps = np.stack([np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.3) * np.exp(1j * (2 * x - y + c))
+                         for c, (cx, cy) in enumerate([(0.1, 0.2), (0.9, 0.5), (0.4, 0.95)])]).astype(np.complex64)
+        with h5py.File(self.p("maps.h5"), "w") as f:
+            f["maps"] = maps[None]
+        run("simulate", "--from-dicom", d, "--sens", self.p("maps.h5"), "--snr", "1e9", "-o", self.p("sr"), "-q")
+        with h5py.File(self.p("sr", "subject_000.h5"), "r") as f:
+            k = f["kspace"][()]
+            self.assertEqual(f.attrs["coil_maps"], self.p("maps.h5"))
+        self.assertEqual(k.shape, (2, 1, 3, 256, 256))
+        coil = common.ifft2c(k[:, 0].astype(np.complex128))
+        np.testing.assert_allclose(np.abs(coil), np.abs(maps)[None] * mag[:, None], rtol=0, atol=1e-4 * mag.max())
+        ph = coil * np.conj(maps)[None]
+        strong = (np.abs(maps[0]) > 0.3) & (np.abs(maps[1]) > 0.3) & (mag[0] > 0.2 * mag.max())
+        d01 = np.angle(ph[0, 0][strong] * np.conj(ph[0, 1][strong]))
+        self.assertLess(np.abs(d01).max(), 1e-3, "one phase shared by the coils")
+        with h5py.File(self.p("bad_maps.h5"), "w") as f:
+            f["maps"] = maps[None, :, :128]
+        self.expect_fail(["simulate", "--from-dicom", d, "--sens", self.p("bad_maps.h5"), "-o", self.outdir, "-q"],
+                         "bad_maps.h5", "256, 256")
+
     def test_bad_dicom_input(self):
         dicom_dir = shared(*SUNNY)
         files = sorted(glob.glob(os.path.join(dicom_dir, "*.dcm")))[:3]

@@ -4,6 +4,7 @@ MPI runtime's init/finalize are not ours; any definitely-lost block allocated fr
 (src/, solvers/) fails the test, as does any invalid read or write."""
 import os
 import re
+import shutil
 import subprocess
 
 import h5py
@@ -69,6 +70,28 @@ class Leaks(common.TmpCase):
         self.assertEqual(our_problems(r.stderr), [])
         self.assertFalse(os.path.exists(self.path("bad.h5")))
 
+
+    def test_dicom_in_and_exports(self):
+        # two frames of one location of the real DICOM cine: DCMTK reading, semi-real k-space
+        src = common.shared("sunnybrook_preclinical_cine_sax", "E774S5-shortAxis")
+        d = self.path("dcm")
+        os.mkdir(d)
+        for n in ("I0001.dcm", "I0002.dcm"):
+            shutil.copy(os.path.join(src, n), d)
+        r = valgrind(["simulate", "--from-dicom", d, "-o", self.path("sr"), "--coils", "2", "-q"])
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertEqual(our_problems(r.stderr), [])
+        run("recon", os.path.join(self.path("sr"), "subject_000.h5"), "-o", self.path("r.h5"), "-q")
+        r = valgrind(["export", self.path("r.h5"), "-f", "nifti,dicom,gif,png", "-o", self.path("x"), "-q"])
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertEqual(our_problems(r.stderr), [])
+        shutil.copy(os.path.join(src, "I0021.dcm"), d)  # another location: frames do not add up
+        r = valgrind(["simulate", "--from-dicom", d, "-o", self.path("sr2"), "-q"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(our_problems(r.stderr), [])
+        r = valgrind(["export", self.path("r.h5"), "-f", "nifti,bogus", "-o", self.path("y"), "-q"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(our_problems(r.stderr), [])
 
     def test_encode_success_and_errors(self):
         """The oneDNN encoder path: plans, packed weights and the engine are all released."""
