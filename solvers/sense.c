@@ -30,7 +30,7 @@ static fmr_err sense_create(void **out, fmr_dataset *ds, const fmr_method_params
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate SENSE state");
     s->in = fmr_dataset_get_info(ds);
     const size_t hw = s->in->h * s->in->w;
-    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, par->lambda, par->max_it);
+    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, par->lambda, par->max_it, "sense_", 1);
     if (!err) err = fmr_alloc((void **)&s->rhs, hw * sizeof *s->rhs, "SENSE right-hand side");
     if (!err) err = fmr_alloc((void **)&s->x, hw * sizeof *s->x, "SENSE image");
     if (err) {

@@ -25,6 +25,7 @@ typedef struct fmr_method_params {
     const char *sens_file;   /* coil maps from a file instead of ESPIRiT */
     double lambda_t;         /* cs: weight of l1 in the temporal Fourier domain */
     double lambda_s;         /* cs: weight of spatial total variation */
+    const char *reg;         /* cs: regulariser list "name:weight,..." (NULL: the defaults) */
     int admm_iters;          /* cs: ADMM iterations */
     const char *model_file;   /* unrolled: the model bundle (safetensors) */
     const char *weights_file; /* unrolled: the frozen encoder's checkpoint */
@@ -36,6 +37,8 @@ typedef struct fmr_method_params {
 } fmr_method_params;
 
 void fmr_method_params_defaults(fmr_method_params *p);
+/* The cs regularisers accepted by fmr_method_params.reg, as --help text. */
+const char *fmr_cs_reg_help(void);
 
 /* Computes the coil maps every method uses (ESPIRiT on each slice's time-averaged k-space) and
  * writes them to out_path as `maps` (slices, coils, h, w) complex64, the layout --sens reads.
@@ -70,6 +73,9 @@ typedef struct fmr_method_ops {
     int (*extra_count)(const void *state);
     void (*extra_name)(const void *state, int k, char *buf, size_t n);
     void (*extra_get)(const void *state, int k, size_t f, fmr_cfloat *out);
+    /* Optional: the method's effective settings as JSON object text (malloc'd, caller frees),
+     * recorded in the output's `parameters` as "method_parameters". */
+    char *(*describe)(const void *state);
 } fmr_method_ops;
 
 /* The method registered under name, or NULL. */
