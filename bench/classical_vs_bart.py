@@ -51,7 +51,8 @@ os.makedirs(out, exist_ok=True)
 env = dict(os.environ, OMP_NUM_THREADS=args.threads)
 FMR = os.path.abspath(args.fmrecon)
 SH = os.path.abspath(args.shared)
-WEIGHTS = [0.003, 0.01] if args.quick else [0.003, 0.01, 0.03]
+WEIGHTS_OF = {"cine": [0.003, 0.01] if args.quick else [0.003, 0.01, 0.03],
+              "single frame": [0.003, 0.01] if args.quick else [0.001, 0.003, 0.01]}
 RES_PATH = os.path.join(out, "results.json")
 results = json.load(open(RES_PATH)) if os.path.exists(RES_PATH) else {}
 
@@ -160,14 +161,14 @@ def simulated(name, frames, seed):
 
 
 CINE, FRAME = "cine", "single frame"
-cases = [dict(name="sim-cine", src=simulated("sim_cine", 10, 3), kind=CINE, sweep=True, label="simulated"),
-         dict(name="semi-A", src=semi_real("semiA", 9, 1), kind=CINE, sweep=True, label="semi-real"),
-         dict(name="semi-B", src=semi_real("semiB", 12, 2), kind=CINE, sweep=False, label="semi-real"),
-         dict(name="sim-frame", src=simulated("sim_frame", 1, 4), kind=FRAME, sweep=True, label="simulated"),
+cases = [dict(name="semi-A", src=semi_real("semiA", 9, 1), kind=CINE, sweep=True, label="semi-real"),
          dict(name="brain", src=real_brain(), kind=FRAME, sweep=True, label="real"),
-         dict(name="cmrx24", src=real_cmrx24(), kind=FRAME, sweep=False, label="real")]
+         dict(name="semi-B", src=semi_real("semiB", 12, 2), kind=CINE, sweep=False, label="semi-real"),
+         dict(name="cmrx24", src=real_cmrx24(), kind=FRAME, sweep=False, label="real"),
+         dict(name="sim-cine", src=simulated("sim_cine", 10, 3), kind=CINE, sweep=True, label="simulated"),
+         dict(name="sim-frame", src=simulated("sim_frame", 1, 4), kind=FRAME, sweep=True, label="simulated")]
 if args.quick:
-    cases = [cases[1], cases[4]]
+    cases = cases[:2]
 
 FMR_CONFIGS = {CINE: {"tv-t": "tv-t:{a}", "tv-t+tv-s": "tv-t:{a},tv-s:{b}", "ft": "ft:{a}", "llr": "llr:{a}:8", "lps": "lps:{a}:{b}"},
                FRAME: {"tv-s": "tv-s:{a}", "wavelet": "wavelet:{a}", "tv-s+wavelet": "tv-s:{a},wavelet:{b}"}}
@@ -246,14 +247,14 @@ if not args.timing_only:
             row["cs default"] = (psnr(us, f"{out}/o.h5"), ",".join(f"{t['term']}:{t.get('lambda', '')}" for t in dflt))
             for cname, tmpl in FMR_CONFIGS[c["kind"]].items():
                 sweep = {}
-                for a in WEIGHTS:
+                for a in WEIGHTS_OF[c["kind"]]:
                     reg = tmpl.format(a=a, b=a / 5)
                     sweep[a] = cached(f"{key}/fmr/{reg}", lambda: (
                         fmr("recon", us, "-o", f"{out}/o.h5", "-m", "cs", "--reg", reg, "-q"), psnr(us, f"{out}/o.h5"))[1])
                 row[f"cs {cname}"] = sweep
             for cname, flags in BART_CONFIGS[c["kind"]].items():
                 sweep = {}
-                for a in WEIGHTS:
+                for a in WEIGHTS_OF[c["kind"]]:
                     fl = [f.format(a=a) for f in flags]
                     sweep[a] = cached(f"{key}/bart/{' '.join(fl)}", lambda: psnr(us, run_bart(us, key.replace("/", "_"), fl, "b")[0]))
                 row[f"bart {cname}"] = sweep
@@ -266,7 +267,7 @@ if not args.timing_only:
 
     for kind in (CINE, FRAME):
         print(f"\n== {kind}: PSNR dB (fastMRI rules); regularised rows at their best weight of the sweep "
-              + "/".join(map(str, WEIGHTS)) + f" (second weight of two-term configs = first / 5); {ITERS} iterations")
+              + "/".join(map(str, WEIGHTS_OF[kind])) + f" (second weight of two-term configs = first / 5); {ITERS} iterations")
         ks = [k for k in table if next(c for c in cases if c["name"] == k.split("/")[0])["kind"] == kind]
         if not ks:
             continue
@@ -279,7 +280,7 @@ if not args.timing_only:
                 if isinstance(v, dict):
                     q, a = best(v)
                     cells.append(f"{q:7.2f} ({a:g})")
-                elif isinstance(v, list):
+                elif isinstance(v, (list, tuple)):
                     cells.append(f"{v[0]:7.2f}")
                 else:
                     cells.append(f"{v:7.2f}")
@@ -292,7 +293,7 @@ if not args.timing_only:
         for m in methods:
             if not m.startswith("cs ") or m == "cs default":
                 continue
-            for a in WEIGHTS:
+            for a in WEIGHTS_OF[kind]:
                 cand[(m, a)] = statistics.mean(table[k][m][a] for k in sweep_keys)
         (m, a), q = max(cand.items(), key=lambda t: t[1])
         print(f"best mean over the sweep cases: {m} at {a} ({q:.2f} dB)")

@@ -15,10 +15,12 @@
 extern "C" {
 #endif
 
+#define FMR_CS_RHO_AUTO (-1.0)
+
 /* Knobs of every method; fmr_method_params_defaults gives fmrecon's defaults. */
 typedef struct fmr_method_params {
     double lambda;           /* sense: Tikhonov weight */
-    double rho;              /* cs: ADMM penalty */
+    double rho;              /* cs: ADMM penalty; FMR_CS_RHO_AUTO: 0.5 for cine, 0.1 for one frame */
     double rtol;             /* data-consistency CG relative tolerance */
     int max_it;              /* data-consistency CG iteration limit */
     fmr_espirit_opts espirit;

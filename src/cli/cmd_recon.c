@@ -47,7 +47,7 @@ static const char *help =
     "                     (terms below; defaults: cine and single frame, see docs/classical.md)\n"
     "      --lambda-t L   cs: alias adding the term ft:L (temporal-Fourier l1)\n"
     "      --lambda-s L   cs: alias adding the term tv-s:L (spatial total variation)\n"
-    "      --rho R        cs: ADMM penalty (default 0.5)\n"
+    "      --rho R        cs: ADMM penalty (default 0.5 for cine, 0.1 for a single frame)\n"
     "      --admm-iters N cs: ADMM iterations (default 30)\n"
     "      --sens FILE    coil maps from FILE ('maps' or 'sens': (slices, coils, h, w) or\n"
     "                     (coils, h, w) complex) instead of ESPIRiT\n"
