@@ -18,7 +18,7 @@
 
 /* Defaults from the sweep in docs/classical.md ("Defaults and how they were chosen"). */
 #define CS_DEFAULT_CINE "tv-t:0.01"
-#define CS_DEFAULT_FRAME "wavelet:0.003"
+#define CS_DEFAULT_FRAME "tv-s:0.003"
 /* ADMM penalty when --rho is not given: the sweep favoured a smaller one for single frames, whose
  * (spatial) terms converge more slowly in 30 iterations at 0.5 */
 #define CS_RHO_CINE 0.5

@@ -313,6 +313,22 @@ class Ops(common.TmpCase):
         self.assertGreater(relerr(imgs["ksp"], imgs["plain"]), 1e-4)  # unprefixed options still reach cs
         np.testing.assert_array_equal(imgs["ksp"], imgs["cs"])
 
+    def test_cs_coil_groups_equal_serial(self):
+        """ADMM over the layer with the SENSE operator's coils on 2 ranks (stacked x-update operator,
+        LLR shifts drawn identically on every rank) gives the serial result."""
+        d = self.path("simg")
+        run("simulate", "-o", d, "--frames", 4, "--slices", 1, "--coils", 4, "--matrix", "32x24", "--accel", 4,
+            "--acs", 10, "-q")
+        src = os.path.join(d, "subject_000.h5")
+        imgs = []
+        for mpi, extra in ((0, ()), (2, ("--coil-ranks", 2))):
+            out = self.path(f"g{mpi}.h5")
+            run("recon", src, "-o", out, "-m", "cs", "--reg", "tv-t:0.01,tv-s:0.002,llr:0.01:8", "--admm-iters", 4,
+                "--complex", "-q", *extra, mpi=mpi)
+            with h5py.File(out, "r") as f:
+                imgs.append(f["image"][()])
+        self.assertLess(relerr(imgs[1], imgs[0]), 1e-5)
+
     def test_cs_terms_recorded_and_bad_input(self):
         d = self.path("sim")
         run("simulate", "-o", d, "--frames", 4, "--slices", 1, "--coils", 4, "--matrix", "32x24", "--accel", 4,
