@@ -88,6 +88,11 @@ add_library(fmr::lapacke INTERFACE IMPORTED)
 target_include_directories(fmr::lapacke INTERFACE ${LAPACKE_INCLUDE_DIR})
 target_link_libraries(fmr::lapacke INTERFACE ${LAPACKE_LIBRARY})
 
+# ---- GSL (wavelet transforms) ----
+find_package(GSL REQUIRED)
+add_library(fmr::gsl INTERFACE IMPORTED)
+target_link_libraries(fmr::gsl INTERFACE GSL::gsl)
+
 # ---- oneDNN 2.x C API (Debian's config needs OpenCL: ocl-icd-opencl-dev) ----
 find_package(dnnl 2.6 CONFIG REQUIRED)
 add_library(fmr::dnnl INTERFACE IMPORTED)

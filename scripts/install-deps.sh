@@ -9,7 +9,7 @@ pkgs=(
     libdnnl-dev ocl-icd-opencl-dev
     libpetsc-complex-dev
     libhdf5-openmpi-dev
-    libcjson-dev libssl-dev libxml2-dev liblapacke-dev libopenblas0-pthread libpng-dev
+    libcjson-dev libssl-dev libxml2-dev liblapacke-dev libopenblas0-pthread libgsl-dev libpng-dev
     libcmocka-dev valgrind clang libclang-rt-14-dev lmod
     slurm-wlm munge
     python3-numpy python3-h5py python3-scipy python3-skimage python3-torch python3-matplotlib

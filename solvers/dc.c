@@ -1,7 +1,8 @@
-/* The data-consistency solve on PETSc: a MatShell applying A^H A + lambda I, solved by KSPCG
- * (Hermitian variant). The image is distributed over the solve's communicator as PETSc decides;
- * each product gathers it, applies the SENSE normal operator (which sums the ranks' coils), and
- * keeps the local part. */
+/* The data-consistency solve on PETSc: a MatShell applying normal(A) + lambda I for any fmr_linop
+ * A, solved by KSPCG (Hermitian variant). The unknown is distributed over the operator's
+ * communicator as PETSc decides; each product gathers it, applies the operator's normal (which
+ * sums the ranks' coils), and keeps the local part. */
+#include <ctype.h>
 #include <petscksp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,16 @@
 #include "petsc_util.h"
 
 struct fmr_dc {
-    fmr_sense *op;
+    fmr_linop *op;
     MPI_Comm comm;
     int size;
     size_t n;
+    char prefix[64];
     PetscInt lo, hi; /* this rank's rows */
     int *counts, *displs;
-    fmr_cfloat *xf, *yf; /* full image, single precision */
+    fmr_cfloat *xf, *yf; /* full vector, single precision */
     double lambda;
+    int legacy; /* created by fmr_dc_create: fmr_dc_set reads the options */
     Mat A;
     Vec x, b;
     KSP ksp;
@@ -38,7 +41,7 @@ static PetscErrorCode shell_mult(Mat A, Vec X, Vec Y)
     if (dc->size > 1)
         MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dc->xf, dc->counts, dc->displs,
                        MPI_C_FLOAT_COMPLEX, dc->comm);
-    fmr_err e = fmr_sense_normal(dc->op, dc->xf, dc->yf);
+    fmr_err e = fmr_linop_normal(dc->op, dc->xf, dc->yf);
     if (e && !dc->op_err) dc->op_err = e;
     PetscCall(VecGetArray(Y, &yl));
     for (PetscInt i = 0; i < nl; i++)
@@ -56,6 +59,7 @@ void fmr_dc_destroy(fmr_dc **p)
     VecDestroy(&dc->x);
     VecDestroy(&dc->b);
     MatDestroy(&dc->A);
+    fmr_linop_destroy(&dc->op);
     fmr_free(dc->xf);
     fmr_free(dc->yf);
     free(dc->counts);
@@ -64,25 +68,61 @@ void fmr_dc_destroy(fmr_dc **p)
     *p = NULL;
 }
 
-fmr_err fmr_dc_create(fmr_dc **out, fmr_sense *op, size_t h, size_t w)
+/* The user's unprefixed -ksp_* / -pc_* options copied under the prefix, where the prefixed option
+ * is not given: PETSc has no "fall back to the unprefixed option", and copying keeps one
+ * KSPSetFromOptions per solver. PetscOptionsGetAll lists every option as "-name [value] ...". */
+static fmr_err inherit_options(const char *prefix)
+{
+    fmr_err err = FMR_OK;
+    char *all = NULL;
+    FMR_PETSC(PetscOptionsGetAll(NULL, &all), "reading PETSc options");
+    char *save = NULL, *tok = strtok_r(all, " ", &save);
+    while (tok) {
+        char *next = strtok_r(NULL, " ", &save);
+        const int is_name = tok[0] == '-' && isalpha((unsigned char)tok[1]);
+        if (!is_name) {
+            tok = next;
+            continue;
+        }
+        const char *value = NULL;
+        if (next && !(next[0] == '-' && isalpha((unsigned char)next[1]))) value = next, next = strtok_r(NULL, " ", &save);
+        if (!strncmp(tok, "-ksp_", 5) || !strncmp(tok, "-pc_", 4)) {
+            char name[256];
+            snprintf(name, sizeof name, "-%s%s", prefix, tok + 1);
+            PetscBool has = PETSC_FALSE;
+            FMR_PETSC(PetscOptionsHasName(NULL, NULL, name, &has), "reading PETSc options");
+            if (!has) FMR_PETSC(PetscOptionsSetValue(NULL, name, value), "copying a PETSc option");
+        }
+        tok = next;
+    }
+done:
+    PetscFree(all);
+    return err;
+}
+
+fmr_err fmr_dc_create_op(fmr_dc **out, fmr_linop *op, const fmr_dc_opts *o)
 {
     *out = NULL;
     PetscBool up;
     PetscInitialized(&up);
     if (!up) return fmr_error(FMR_ERR_INTERNAL, "data consistency used before fmr_petsc_init");
+    if (!(o->lambda >= 0) || !isfinite(o->lambda))
+        return fmr_error(FMR_ERR_ARG, "data-consistency weight lambda must be >= 0, got %g", o->lambda);
     fmr_dc *dc = calloc(1, sizeof *dc);
     if (!dc) return fmr_error(FMR_ERR_NOMEM, "cannot allocate data-consistency solver");
-    dc->op = op;
-    dc->comm = fmr_sense_comm(op);
-    dc->n = h * w;
-    dc->lambda = 0.0;
+    dc->op = fmr_linop_ref(op);
+    dc->comm = fmr_linop_comm(op);
+    dc->n = fmr_linop_domain(op);
+    dc->lambda = o->lambda;
+    snprintf(dc->prefix, sizeof dc->prefix, "%s", o->prefix ? o->prefix : "");
     MPI_Comm_size(dc->comm, &dc->size);
-    fmr_err err = fmr_alloc((void **)&dc->xf, dc->n * sizeof *dc->xf, "solver image");
-    if (!err) err = fmr_alloc((void **)&dc->yf, dc->n * sizeof *dc->yf, "solver image");
+    fmr_err err = fmr_alloc((void **)&dc->xf, dc->n * sizeof *dc->xf, "solver vector");
+    if (!err) err = fmr_alloc((void **)&dc->yf, dc->n * sizeof *dc->yf, "solver vector");
     dc->counts = calloc((size_t)dc->size, sizeof *dc->counts);
     dc->displs = calloc((size_t)dc->size, sizeof *dc->displs);
     if (!err && (!dc->counts || !dc->displs))
         err = fmr_error(FMR_ERR_NOMEM, "cannot allocate layout");
+    if (!err && o->inherit && dc->prefix[0]) err = inherit_options(dc->prefix);
     if (err) goto done;
     FMR_PETSC(VecCreateMPI(dc->comm, PETSC_DECIDE, (PetscInt)dc->n, &dc->x),
               "creating the solver vector");
@@ -99,6 +139,7 @@ fmr_err fmr_dc_create(fmr_dc **out, fmr_sense *op, size_t h, size_t w)
     FMR_PETSC(MatShellSetOperation(dc->A, MATOP_MULT, (void (*)(void))shell_mult), "shell matrix");
     FMR_PETSC(MatSetOption(dc->A, MAT_HERMITIAN, PETSC_TRUE), "shell matrix");
     FMR_PETSC(KSPCreate(dc->comm, &dc->ksp), "creating the KSP");
+    if (dc->prefix[0]) FMR_PETSC(KSPSetOptionsPrefix(dc->ksp, dc->prefix), "KSP options prefix");
     FMR_PETSC(KSPSetOperators(dc->ksp, dc->A, dc->A), "KSP operators");
     FMR_PETSC(KSPSetType(dc->ksp, KSPCG), "KSP type");
     FMR_PETSC(KSPCGSetType(dc->ksp, KSP_CG_HERMITIAN), "KSP CG type");
@@ -107,7 +148,8 @@ fmr_err fmr_dc_create(fmr_dc **out, fmr_sense *op, size_t h, size_t w)
         FMR_PETSC(KSPGetPC(dc->ksp, &pc), "KSP preconditioner");
         FMR_PETSC(PCSetType(pc, PCNONE), "KSP preconditioner");
     }
-    FMR_PETSC(KSPSetTolerances(dc->ksp, 1e-6, PETSC_DEFAULT, PETSC_DEFAULT, 50), "KSP tolerances");
+    /* fmrecon's defaults first; the user's options (read once, here) win */
+    FMR_PETSC(KSPSetTolerances(dc->ksp, o->rtol, PETSC_DEFAULT, PETSC_DEFAULT, o->max_it), "KSP tolerances");
     FMR_PETSC(KSPSetFromOptions(dc->ksp), "KSP options");
 done:
     if (err) {
@@ -118,16 +160,67 @@ done:
     return FMR_OK;
 }
 
+fmr_err fmr_dc_set_operator(fmr_dc *dc, fmr_linop *op)
+{
+    if (fmr_linop_domain(op) != dc->n)
+        return fmr_error(FMR_ERR_SHAPE, "data consistency: operator %s has %zu unknowns, the solver %zu",
+                         fmr_linop_name(op), fmr_linop_domain(op), dc->n);
+    int same = 0;
+    MPI_Comm_compare(fmr_linop_comm(op), dc->comm, &same);
+    if (same != MPI_IDENT && same != MPI_CONGRUENT)
+        return fmr_error(FMR_ERR_ARG, "data consistency: operator %s is on another communicator", fmr_linop_name(op));
+    fmr_linop *old = dc->op;
+    dc->op = fmr_linop_ref(op);
+    fmr_linop_destroy(&old);
+    return FMR_OK;
+}
+
+fmr_err fmr_dc_set_lambda(fmr_dc *dc, double lambda)
+{
+    if (!(lambda >= 0) || !isfinite(lambda))
+        return fmr_error(FMR_ERR_ARG, "data-consistency weight lambda must be >= 0, got %g", lambda);
+    dc->lambda = lambda;
+    return FMR_OK;
+}
+
+int fmr_dc_option_given(const fmr_dc *dc, const char *option)
+{
+    PetscBool has = PETSC_FALSE;
+    if (PetscOptionsHasName(NULL, dc->prefix[0] ? dc->prefix : NULL, option, &has)) return 0;
+    return has == PETSC_TRUE;
+}
+
+size_t fmr_dc_size(const fmr_dc *dc)
+{
+    return dc->n;
+}
+
+void fmr_dc_tolerances(const fmr_dc *dc, double *rtol, int *max_it)
+{
+    PetscReal r = 0, a, d;
+    PetscInt m = 0;
+    KSPGetTolerances(dc->ksp, &r, &a, &d, &m);
+    *rtol = (double)r, *max_it = (int)m;
+}
+
+fmr_err fmr_dc_create(fmr_dc **out, fmr_sense *s, size_t h, size_t w)
+{
+    fmr_linop *op;
+    FMR_TRY(fmr_linop_sense(&op, s, 1, h, w, 0, NULL));
+    fmr_dc_opts o = {.prefix = NULL, .lambda = 0, .rtol = 1e-6, .max_it = 50};
+    fmr_err err = fmr_dc_create_op(out, op, &o);
+    fmr_linop_destroy(&op);
+    if (!err) (*out)->legacy = 1;
+    return err;
+}
+
 fmr_err fmr_dc_set(fmr_dc *dc, double lambda, double rtol, int max_it)
 {
     fmr_err err = FMR_OK;
-    if (!(lambda >= 0) || !isfinite(lambda))
-        return fmr_error(FMR_ERR_ARG, "data-consistency weight lambda must be >= 0, got %g",
-                         lambda);
-    dc->lambda = lambda;
+    FMR_TRY(fmr_dc_set_lambda(dc, lambda));
     FMR_PETSC(KSPSetTolerances(dc->ksp, rtol, PETSC_DEFAULT, PETSC_DEFAULT, max_it),
               "KSP tolerances");
-    /* Options given by the user win over fmrecon's defaults. */
+    /* the first interface: options given by the user win over these settings */
     FMR_PETSC(KSPSetFromOptions(dc->ksp), "KSP options");
 done:
     return err;

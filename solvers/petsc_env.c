@@ -50,3 +50,14 @@ void fmr_petsc_finalize(void)
     if (initialised_by_us_) PetscFinalize();
     initialised_by_us_ = 0;
 }
+
+int fmr_petsc_option_int(const char *prefix, const char *option, int *value)
+{
+    PetscBool set = PETSC_FALSE, up = PETSC_FALSE;
+    PetscInitialized(&up);
+    if (!up) return 0;
+    PetscInt v = 0;
+    if (PetscOptionsGetInt(NULL, prefix, option, &v, &set) || !set) return 0;
+    if (value) *value = (int)v;
+    return 1;
+}

@@ -14,7 +14,7 @@ void fmr_method_params_defaults(fmr_method_params *p)
     p->rtol = 1e-6;
     p->max_it = 50;
     fmr_espirit_defaults(&p->espirit);
-    p->rho = 0.5;
+    p->rho = FMR_CS_RHO_AUTO;
     p->lambda_t = 0.01;
     p->lambda_s = 0.005;
     p->admm_iters = 30;

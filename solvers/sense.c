@@ -1,5 +1,6 @@
-/* CG-SENSE: x = argmin ||A x - y||^2 + lambda ||x||^2, the data-consistency solve with z = 0,
- * started from zero, with ESPIRiT maps (or --sens). */
+/* CG-SENSE: x = argmin ||A x - y||^2 + lambda ||x||^2, the data-consistency solve (solvers/dc.c on
+ * the SENSE fmr_linop of each frame) with z = 0, started from zero, with ESPIRiT maps (or --sens).
+ * PETSc options prefix sense_; unprefixed -ksp_* options apply too. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@ static fmr_err sense_create(void **out, fmr_dataset *ds, const fmr_method_params
     if (!s) return fmr_error(FMR_ERR_NOMEM, "cannot allocate SENSE state");
     s->in = fmr_dataset_get_info(ds);
     const size_t hw = s->in->h * s->in->w;
-    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, par->lambda, par->max_it);
+    fmr_err err = fmr_slice_dc_init(&s->sd, ds, par, par->lambda, par->max_it, "sense_", 1);
     if (!err) err = fmr_alloc((void **)&s->rhs, hw * sizeof *s->rhs, "SENSE right-hand side");
     if (!err) err = fmr_alloc((void **)&s->x, hw * sizeof *s->x, "SENSE image");
     if (err) {
@@ -50,7 +51,8 @@ static fmr_err sense_run(void *p, size_t frame0, size_t nframes, size_t z, const
     FMR_TRY(fmr_slice_dc_select(&s->sd, z));
     for (size_t f = 0; f < nframes; f++) {
         FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + f * s->in->w, 1));
-        FMR_TRY(fmr_sense_adjoint(s->sd.op, ks + f * n, s->rhs));
+        /* A^H y and (A^H A + lambda I)^-1 on the operator layer: frame_op is this frame's SENSE */
+        FMR_TRY(fmr_linop_adjoint(s->sd.frame_op, ks + f * n, s->rhs));
         FMR_TRY(fmr_slice_dc_solve(&s->sd, s->rhs, s->x, 0));
         for (size_t i = 0; i < hw; i++)
             mag[f * hw + i] = cabsf(s->x[i]);

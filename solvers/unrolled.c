@@ -10,6 +10,7 @@
 #include "fmrecon/decoder.h"
 #include "fmrecon/encoder.h"
 #include "fmrecon/files.h"
+#include "fmrecon/iter.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
 #include "nn/bundle.h"
@@ -143,8 +144,10 @@ static fmr_err unrolled_create(void **out, fmr_dataset *ds, const fmr_method_par
     if (!err) {
         fmr_method_params p = *par;
         p.rtol = 0;
+        /* options prefix unrolled_, nothing inherited: the bundle's cg_iters stay unless the user
+         * asks for -unrolled_ksp_max_it (then recorded as a deviation, unrolled_describe) */
         err = fmr_slice_dc_init(&s->sd, ds, &p, s->bundle->dc_weight[0],
-                                s->bundle->soft_dc ? 1 : s->bundle->cg_iters);
+                                s->bundle->soft_dc ? 1 : s->bundle->cg_iters, "unrolled_", 0);
     }
     if (err) {
         unrolled_destroy(s);
@@ -237,23 +240,11 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
             FMR_TRY(denoise(s, (int)t, xt + f0 * hw, m, s->z + f0 * hw));
         }
         const double w = b->dc_weight[t];
-        if (!b->soft_dc) FMR_TRY(fmr_dc_set(s->sd.dc, w, 0.0, b->cg_iters));
         for (size_t f = 0; f < nframes; f++) {
             FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + f * s->in->w, 1));
             const fmr_cfloat *zf = s->z + f * hw, *ay = s->aty + f * hw;
-            fmr_cfloat *xf = xn + f * hw;
-            if (!b->soft_dc) {
-                /* (A^H A + lambda I) x = A^H y + lambda z, started at z */
-                for (size_t i = 0; i < hw; i++)
-                    s->rhs[i] = ay[i] + (float)w * zf[i];
-                memcpy(xf, zf, hw * sizeof *xf);
-                FMR_TRY(fmr_slice_dc_solve(&s->sd, s->rhs, xf, 1));
-            } else {
-                /* x_{t+1} = z - eta (A^H A x_t - A^H y) */
-                FMR_TRY(fmr_sense_normal(s->sd.op, xt + f * hw, s->tmp));
-                for (size_t i = 0; i < hw; i++)
-                    xf[i] = zf[i] - (float)w * (s->tmp[i] - ay[i]);
-            }
+            if (!b->soft_dc) FMR_TRY(fmr_slice_dc_hard(&s->sd, ay, zf, w, xn + f * hw, s->rhs));
+            else FMR_TRY(fmr_dc_soft(s->sd.frame_op, ay, xt + f * hw, zf, w, xn + f * hw, s->tmp));
         }
     }
     const fmr_cfloat *xT = s->x + T * nframes * hw;
@@ -261,6 +252,19 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
         mag[i] = cabsf(xT[i]);
     if (img) memcpy(img, xT, nframes * hw * sizeof *img);
     return FMR_OK;
+}
+
+static char *unrolled_describe(const void *p)
+{
+    const unrolled_state *s = p;
+    const fmr_bundle *b = s->bundle;
+    int it = b->cg_iters;
+    const int given = !b->soft_dc && fmr_petsc_option_int("unrolled_", "-ksp_max_it", &it);
+    char *buf = malloc(256);
+    if (buf)
+        snprintf(buf, 256, "{\"dc\":\"%s\",\"bundle_cg_iters\":%d,\"cg_iters\":%d,\"deviates_from_bundle\":%s}",
+                 b->soft_dc ? "soft" : "cg", b->cg_iters, it, given && it != b->cg_iters ? "true" : "false");
+    return buf;
 }
 
 static void unrolled_timing(const void *p, fmr_method_timing *t)
@@ -298,6 +302,7 @@ const fmr_method_ops fmr_method_unrolled = {
     .run = unrolled_run,
     .destroy = unrolled_destroy,
     .timing = unrolled_timing,
+    .describe = unrolled_describe,
     .extra_count = unrolled_extra_count,
     .extra_name = unrolled_extra_name,
     .extra_get = unrolled_extra_get,

@@ -17,16 +17,19 @@ extern "C" {
 #endif
 FMR_API_BEGIN
 
+#define FMR_CS_RHO_AUTO (-1.0)
+
 /* Knobs of every method; fmr_method_params_defaults gives fmrecon's defaults. */
 typedef struct fmr_method_params {
     double lambda;           /* sense: Tikhonov weight */
-    double rho;              /* cs: ADMM penalty */
+    double rho;              /* cs: ADMM penalty; FMR_CS_RHO_AUTO: 0.5 for cine, 0.1 for one frame */
     double rtol;             /* data-consistency CG relative tolerance */
     int max_it;              /* data-consistency CG iteration limit */
     fmr_espirit_opts espirit;
     const char *sens_file;   /* coil maps from a file instead of ESPIRiT */
     double lambda_t;         /* cs: weight of l1 in the temporal Fourier domain */
     double lambda_s;         /* cs: weight of spatial total variation */
+    const char *reg;         /* cs: regulariser list "name:weight,..." (NULL: the defaults) */
     int admm_iters;          /* cs: ADMM iterations */
     const char *model_file;   /* unrolled: the model bundle (safetensors) */
     const char *weights_file; /* unrolled: the frozen encoder's checkpoint */
@@ -38,6 +41,8 @@ typedef struct fmr_method_params {
 } fmr_method_params;
 
 void fmr_method_params_defaults(fmr_method_params *p);
+/* The cs regularisers accepted by fmr_method_params.reg, as --help text. */
+const char *fmr_cs_reg_help(void);
 
 /* Computes the coil maps every method uses (ESPIRiT on each slice's time-averaged k-space) and
  * writes them to out_path as `maps` (slices, coils, h, w) complex64, the layout --sens reads.
@@ -72,6 +77,9 @@ typedef struct fmr_method_ops {
     int (*extra_count)(const void *state);
     void (*extra_name)(const void *state, int k, char *buf, size_t n);
     void (*extra_get)(const void *state, int k, size_t f, fmr_cfloat *out);
+    /* Optional: the method's effective settings as JSON object text (malloc'd, caller frees),
+     * recorded in the output's `parameters` as "method_parameters". */
+    char *(*describe)(const void *state);
 } fmr_method_ops;
 
 /* The method registered under name, or NULL. */

@@ -48,6 +48,9 @@ double fmr_sense_fft_seconds(const fmr_sense *op);
 /* Time, bytes and calls of the coil sums across the operator's ranks (for the cost model). */
 void fmr_sense_comm_stats(const fmr_sense *op, double *seconds, size_t *bytes, size_t *calls);
 
+/* Whether the operator runs in slab mode (every rank holds every coil). */
+int fmr_sense_is_slab(const fmr_sense *op);
+
 /* The communicator the operator sums its coils over. */
 MPI_Comm fmr_sense_comm(const fmr_sense *op);
 

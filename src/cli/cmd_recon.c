@@ -44,10 +44,11 @@ static const char *help =
     "      --cg-iters N   data-consistency CG iteration limit (default 50; -ksp_max_it overrides)\n"
     "      --cg-rtol R    data-consistency CG relative tolerance (default 1e-6; -ksp_rtol "
     "overrides)\n"
-    "      --lambda-t L   cs: temporal-Fourier l1 weight (default 0.01; data scaled to max|A^H y| "
-    "= 1)\n"
-    "      --lambda-s L   cs: spatial total-variation weight (default 0.005)\n"
-    "      --rho R        cs: ADMM penalty (default 0.5)\n"
+    "      --reg LIST     cs: regularisers, e.g. tv-t:0.01,tv-s:0.002 or wavelet:0.005 or lps\n"
+    "                     (terms below; defaults: cine and single frame, see docs/classical.md)\n"
+    "      --lambda-t L   cs: alias adding the term ft:L (temporal-Fourier l1)\n"
+    "      --lambda-s L   cs: alias adding the term tv-s:L (spatial total variation)\n"
+    "      --rho R        cs: ADMM penalty (default 0.5 for cine, 0.1 for a single frame)\n"
     "      --admm-iters N cs: ADMM iterations (default 30)\n"
     "      --sens FILE    coil maps from FILE ('maps' or 'sens': (slices, coils, h, w) or\n"
     "                     (coils, h, w) complex, or a BART pair such as bart ecalib's output)\n"
@@ -105,6 +106,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"fft-slabs", no_argument, 0, 1014},
         {"export", required_argument, 0, 1015}, {"preview", no_argument, 0, 1016},
         {"export-dir", required_argument, 0, 1017}, FMR_GEOMETRY_LONGOPTS,
+                                       {"reg", required_argument, 0, 1020},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     fmr_recon_options opt;
@@ -115,6 +117,8 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
     int preview = 0;
     long batch = 8, v;
     int c;
+    /* cs terms: --reg LIST, then the aliases --lambda-t/--lambda-s as extra terms */
+    char reg[512] = "", alias_t[64] = "", alias_s[64] = "";
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:m:qvh", lo, NULL)) != -1) {
         switch (c) {
@@ -159,9 +163,15 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
             break;
         case 1005:
             FMR_TRY(fmr_opt_double("--lambda-t", optarg, 0, 1e12, &mp->lambda_t));
+            snprintf(alias_t, sizeof alias_t, "ft:%.17g", mp->lambda_t);
             break;
         case 1006:
             FMR_TRY(fmr_opt_double("--lambda-s", optarg, 0, 1e12, &mp->lambda_s));
+            snprintf(alias_s, sizeof alias_s, "tv-s:%.17g", mp->lambda_s);
+            break;
+        case 1020:
+            if (strlen(optarg) >= 400) return fmr_error(FMR_ERR_ARG, "--reg: list too long");
+            snprintf(reg, sizeof reg, "%s", optarg);
             break;
         case 1007:
             FMR_TRY(fmr_opt_double("--rho", optarg, 1e-12, 1e12, &mp->rho));
@@ -221,12 +231,19 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
             break;
         case 'h':
             if (cli->rank == 0) printf(help, fmr_geometry_help);
+            fmr_cli_help(cli, fmr_cs_reg_help());
             return FMR_OK;
         default:
             return fmr_opt_bad("recon", c, argv);
         }
     }
     opt.batch = (int)batch;
+    if (alias_t[0] || alias_s[0]) {
+        const size_t l = strlen(reg);
+        snprintf(reg + l, sizeof reg - l, "%s%s%s%s", l && alias_t[0] ? "," : "", alias_t,
+                 (l || alias_t[0]) && alias_s[0] ? "," : "", alias_s);
+    }
+    if (reg[0]) mp->reg = reg;
     if (optind != argc - 1)
         return fmr_error(FMR_ERR_ARG,
                          "recon takes exactly one input file (see 'fmrecon recon --help')");

@@ -56,6 +56,12 @@ static fmr_err write_header(pipeline *p, MPI_Comm comm, const char *in_path, con
     cJSON_AddNumberToObject(par, "pad_right", (double)in->pad_right);
     cJSON_AddNumberToObject(par, "ranks", nranks);
     cJSON_AddBoolToObject(par, "complex_image", p->write_complex);
+    if (p->m->describe) {
+        char *d = p->m->describe(p->state);
+        cJSON *obj = d ? cJSON_Parse(d) : NULL;
+        free(d);
+        if (obj) cJSON_AddItemToObject(par, "method_parameters", obj);
+    }
     char *json = cJSON_PrintUnformatted(par);
     cJSON_Delete(par);
     if (!json) return fmr_error(FMR_ERR_NOMEM, "cannot format parameters");

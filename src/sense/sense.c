@@ -142,6 +142,11 @@ double fmr_sense_fft_seconds(const fmr_sense *s)
     return s->fft_s;
 }
 
+int fmr_sense_is_slab(const fmr_sense *s)
+{
+    return s->slabs;
+}
+
 MPI_Comm fmr_sense_comm(const fmr_sense *s)
 {
     return s->comm;

@@ -14,6 +14,7 @@ floor on top/left), a missing tensor, and a 2-step trainer run whose bundle fmre
 Self-checks of the reference (no C): SENSE adjointness, CG against a dense solve, bundle keys
 against the table of docs/model.md (both denoisers), decoder shapes, padding offsets, frozen
 encoder with gradients to its input."""
+import json
 import os
 import shutil
 import subprocess
@@ -197,6 +198,26 @@ class UnrolledMatchesReference(Base):
         with h5py.File(refp, "r") as f:
             for t in range(len(ref)):
                 self.assertLessEqual(common.relerr(f[f"cascade_{t}"][()], ref[t]), 1e-6)
+
+    def test_petsc_prefix_keeps_the_bundles_cg_iters(self):
+        """Unprefixed -ksp_max_it (meant for sense/cs) leaves the bundle's fixed cg_iters alone;
+        -unrolled_ksp_max_it changes them and the output records the deviation."""
+        b = self.path("cgp.safetensors")
+        ur.make_random_bundle(b, self.fx.enc, "biomedclip", shared=True, dc="cg", cg_iters=5, seed=4, **BUNDLE)
+        inp, maps = self.fx.data["ktgaussian"], self.fx.maps["ktgaussian"]
+        imgs, pars = {}, {}
+        for name, extra in (("plain", ()), ("ksp", ("--", "-ksp_max_it", "3")),
+                            ("prefixed", ("--", "-unrolled_ksp_max_it", "3"))):
+            out, _ = self.recon(inp, b, maps, *extra)
+            with h5py.File(out, "r") as f:
+                imgs[name] = f["image"][()]
+                pars[name] = json.loads(f.attrs["parameters"])["method_parameters"]
+        np.testing.assert_array_equal(imgs["ksp"], imgs["plain"])
+        self.assertGreater(common.relerr(imgs["prefixed"], imgs["plain"]), 1e-4)
+        self.assertEqual((pars["plain"]["cg_iters"], pars["plain"]["deviates_from_bundle"]), (5, False))
+        self.assertEqual((pars["ksp"]["cg_iters"], pars["ksp"]["deviates_from_bundle"]), (5, False))
+        self.assertEqual((pars["prefixed"]["cg_iters"], pars["prefixed"]["bundle_cg_iters"],
+                          pars["prefixed"]["deviates_from_bundle"]), (3, 5, True))
 
     def test_soft_shared_decoder(self):
         """(b) one decoder for both cascades, dc = soft, a Uniform mask (one row for every frame)."""
