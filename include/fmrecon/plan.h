@@ -8,12 +8,14 @@
 #include <stddef.h>
 
 #include "fmrecon/error.h"
+#include "fmrecon/visibility.h"
 #include "fmrecon/io.h"
 #include "fmrecon/recon.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+FMR_API_BEGIN
 
 /* What a short measurement on one rank found (all coils, slice 0). */
 typedef struct fmr_plan_calibration {
@@ -65,6 +67,7 @@ fmr_err fmr_plan_compute(const fmr_dataset_info *in, const fmr_recon_options *op
 fmr_err fmr_plan_calibration_save(const char *path, const fmr_plan_calibration *cal);
 fmr_err fmr_plan_calibration_load(const char *path, fmr_plan_calibration *cal);
 
+FMR_API_END
 #ifdef __cplusplus
 }
 #endif

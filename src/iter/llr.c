@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "calib/heev.h"
-#include "core/rng.h"
+#include "fmrecon/rng.h"
 #include "iter/prox_impl.h"
 
 typedef struct {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rng.h"
+#include "fmrecon/rng.h"
 #include "linops/linop_impl.h"
 
 struct fmr_linop {
