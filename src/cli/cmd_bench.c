@@ -38,7 +38,11 @@ static const char *help =
     "  --batch LIST      batch sizes (default 1,8)\n"
     "  --blocks N        blocks computed (default 6, the network's taps)\n"
     "  --repeats N       timed runs per point, best kept (default 3)\n"
-    "  --no-torch        skip the PyTorch reference\n"
+    "  --precision LIST  f32, bf16 or f32,bf16 (default): bf16 runs where the CPU has\n"
+    "                    AVX512-BF16/AMX, always next to f32; a bf16 figure whose results are\n"
+    "                    bit-identical to f32 is refused (it would not be bf16)\n"
+    "  --no-torch        skip the PyTorch figures (the project's reference, python/fmrecon_ref, and\n"
+    "                    stock torch.nn modules, python/bench_encoder_torch_nn.py)\n"
     "  --python DIR      fmrecon's python/ folder (default: the source tree's)\n"
     "  --json FILE       also write the figures as JSON\n"
     "  -h, --help        this text\n";
@@ -46,8 +50,23 @@ static const char *help =
 typedef struct {
     const char *models, *batches, *json, *pydir;
     long blocks, reps;
-    int torch;
+    int torch, bf16;
 } bench_opts;
+
+/* --precision LIST: whether bf16 is asked for (f32 always runs: bf16 is judged against it). */
+static fmr_err parse_precisions(const char *text, int *bf16)
+{
+    *bf16 = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "bf16"))
+            *bf16 = 1;
+        else if (strcmp(t, "f32"))
+            return fmr_error(FMR_ERR_ARG, "--precision: '%s' is not f32 or bf16", t);
+    }
+    return FMR_OK;
+}
 
 static int parse_list(const char *text, int *v, int max)
 {
@@ -88,6 +107,26 @@ static fmr_err write_json(const char *path, const cJSON *o)
     if (f && fclose(f) != 0 && !err) err = fmr_error(FMR_ERR_IO, "%s: cannot write", path);
     free(js);
     return err;
+}
+
+/* Seconds per image of a ViT built from stock torch.nn modules with the encoder's shapes
+ * (python/bench_encoder_torch_nn.py), or a negative value when unavailable. */
+static double torch_nn_time(const bench_opts *o, const fmr_encoder_config *c, int batch,
+                            int threads)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/bench_encoder_torch_nn.py' --width %d --heads %d --mlp %d "
+             "--patch %d --size 224 --blocks %ld --batch %d --activation %s --threads %d "
+             "--repeats %ld 2>/dev/null",
+             o->pydir, c->width, c->heads, c->mlp, c->patch, o->blocks, batch,
+             c->quick_gelu ? "quick_gelu" : "gelu", threads, o->reps);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    double s = -1;
+    if (fscanf(p, "%lf", &s) != 1) s = -1;
+    if (pclose(p) != 0) s = -1;
+    return s;
 }
 
 /* Seconds per image of the PyTorch reference, or a negative value when unavailable. */
@@ -141,16 +180,25 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
         for (size_t i = 0; !err && i < npix; i++)
             pix[i] = (float)fmr_rng_normal(&rng);
         double best = 1e30, peak = 0, bf16_s = -1, bf16_err = -1;
+        char impl32[128] = "", impl16[128] = "";
+        int identical = 0;
         for (long r = 0; !err && r <= o->reps; r++) { /* r = 0: plan creation, weight packing */
             double t0 = fmr_wtime();
             err = fmr_encoder_forward(enc, pix, b, S, S, &layer, 1, &ref);
             double t = fmr_wtime() - t0;
             if (r > 0 && t < best) best = t;
         }
+        const char *impl = NULL;
+        if (!err) err = fmr_encoder_impl(enc, b, S, S, &impl);
+        if (!err) snprintf(impl32, sizeof impl32, "%s", impl);
         if (!err)
             err = fmr_encoder_matmul_peak(enc, b, S, S, 0, (int)(o->reps > 5 ? o->reps : 5), &peak);
-        if (!err && fmr_cpu_has_bf16()) {
+        if (!err && o->bf16 && fmr_cpu_has_bf16()) {
             err = fmr_encoder_set_precision(enc, FMR_PREC_BF16);
+            if (!err && fmr_encoder_get_precision(enc) != FMR_PREC_BF16)
+                err = fmr_error(FMR_ERR_INTERNAL, "the encoder did not switch to bf16");
+            if (!err) err = fmr_encoder_impl(enc, b, S, S, &impl);
+            if (!err) snprintf(impl16, sizeof impl16, "%s", impl);
             for (long r = 0; !err && r <= o->reps; r++) {
                 double t0 = fmr_wtime();
                 err = fmr_encoder_forward(enc, pix, b, S, S, &layer, 1, &alt);
@@ -163,6 +211,7 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
                 mr = fmax(mr, fabs((double)ref[i]));
             }
             bf16_err = mr > 0 ? md / mr : 0;
+            identical = !err && md == 0;
             if (!err) err = fmr_encoder_set_precision(enc, FMR_PREC_F32);
         }
         const double flops = fmr_encoder_flops(enc, b, S, S, (int)o->blocks);
@@ -170,18 +219,33 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
         double ts = o->torch && !err
                         ? torch_time(o, family_of(fmr_encoder_get_config(enc)), path, b, threads)
                         : -1;
+        double tn = o->torch && !err ? torch_nn_time(o, fmr_encoder_get_config(enc), b, threads)
+                                     : -1;
+        if (identical) bf16_s = -1; /* not bf16, whatever it ran: no figure */
         if (!err) {
-            printf("%-15s batch %2d  %8.1f ms/image  %6.1f GFLOP/s  (%4.0f %% of matmul peak %.1f "
-                   "GFLOP/s)",
-                   id, b, ms, gf, 100 * gf / peak, peak);
+            printf("%-15s batch %2d  f32  %8.1f ms/image  %6.1f GFLOP/s  (%4.0f %% of matmul peak "
+                   "%.1f GFLOP/s)  [matmul %s]\n",
+                   id, b, ms, gf, 100 * gf / peak, peak, impl32);
             if (ts > 0)
-                printf("  PyTorch %8.1f ms/image  speed-up %.2fx", 1e3 * ts, ts * b / best);
-            else if (o->torch)
-                printf("  PyTorch: unavailable");
-            if (bf16_s > 0)
-                printf("  bf16 %.1f ms/image (%.2fx PyTorch f32), rel. error %.1e",
-                       1e3 * bf16_s / b, ts > 0 ? ts * b / bf16_s : 0, bf16_err);
-            printf("\n");
+                printf("%-15s batch %2d  PyTorch f32 (fmrecon_ref) %8.1f ms/image: fmrecon f32 "
+                       "%.2fx\n",
+                       id, b, 1e3 * ts, ts * b / best);
+            if (tn > 0)
+                printf("%-15s batch %2d  PyTorch f32 (torch.nn)    %8.1f ms/image: fmrecon f32 "
+                       "%.2fx\n",
+                       id, b, 1e3 * tn, tn * b / best);
+            if (o->torch && ts <= 0 && tn <= 0) printf("  PyTorch: unavailable\n");
+            if (identical)
+                printf("%-15s batch %2d  bf16: results bit-identical to f32 [matmul %s]: not a "
+                       "bf16 run, no figure\n",
+                       id, b, impl16);
+            if (bf16_s > 0) {
+                printf("%-15s batch %2d  bf16 %8.1f ms/image  %6.1f GFLOP/s  %.2fx f32", id, b,
+                       1e3 * bf16_s / b, flops / bf16_s * 1e-9, best / bf16_s);
+                if (ts > 0) printf(", %.2fx PyTorch fmrecon_ref", ts * b / bf16_s);
+                if (tn > 0) printf(", %.2fx PyTorch torch.nn", tn * b / bf16_s);
+                printf("; rel. error vs f32 %.1e  [matmul %s]\n", bf16_err, impl16);
+            }
             fflush(stdout);
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "model", id);
@@ -192,6 +256,9 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
             cJSON_AddNumberToObject(e, "gflops", gf);
             cJSON_AddNumberToObject(e, "matmul_peak_gflops", peak);
             cJSON_AddNumberToObject(e, "fraction_of_peak", gf / peak);
+            cJSON_AddStringToObject(e, "f32_matmul_impl", impl32);
+            if (tn > 0) cJSON_AddNumberToObject(e, "torch_nn_ms_per_image", 1e3 * tn);
+            if (bf16_s > 0) cJSON_AddStringToObject(e, "bf16_matmul_impl", impl16);
             if (ts > 0) cJSON_AddNumberToObject(e, "torch_ms_per_image", 1e3 * ts);
             if (ts > 0) cJSON_AddNumberToObject(e, "speedup_vs_torch", ts * b / best);
             if (bf16_s > 0) cJSON_AddNumberToObject(e, "bf16_ms_per_image", 1e3 * bf16_s / b);
@@ -212,6 +279,7 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
                                        {"blocks", required_argument, 0, 'k'},
                                        {"repeats", required_argument, 0, 'r'},
                                        {"no-torch", no_argument, 0, 'T'},
+                                       {"precision", required_argument, 0, 'P'},
                                        {"python", required_argument, 0, 'p'},
                                        {"json", required_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
@@ -221,6 +289,7 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
                     .blocks = 6,
                     .reps = 3,
                     .torch = 1,
+                    .bf16 = 1,
                     .pydir = FMR_PYTHON_DIR};
     int c;
     opterr = 0;
@@ -241,6 +310,9 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
             break;
         case 'T':
             o.torch = 0;
+            break;
+        case 'P':
+            FMR_TRY(parse_precisions(optarg, &o.bf16));
             break;
         case 'p':
             o.pydir = optarg;
@@ -265,7 +337,9 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
     printf(
         "fmrecon bench encoder: 224x224, first %ld blocks, %d thread%s, oneDNN ISA %s, bf16 %s\n",
         o.blocks, threads, threads == 1 ? "" : "s", fmr_cpu_isa_name(),
-        fmr_cpu_has_bf16() ? "native" : "not available on this CPU (no AVX512-BF16/AMX): f32 only");
+        !o.bf16              ? "not asked for"
+        : fmr_cpu_has_bf16() ? "native (bf16 operands and weights)"
+                             : "not available on this CPU (no AVX512-BF16/AMX): f32 only");
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "results");
     cJSON_AddNumberToObject(root, "threads", threads);
     cJSON_AddStringToObject(root, "isa", fmr_cpu_isa_name());
