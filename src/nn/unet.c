@@ -75,6 +75,7 @@ static fmr_err build(const fmr_unet *u, plan *p)
             snprintf(k, sizeof k, "up_conv.%d.1", i);
             p->out = (fmr_cn_tens){0};
             FMR_TRY(fmr_cn_conv(n, &t, &p->out, 2, 1, k, 1));
+            FMR_TRY(fmr_cn_output(n, &p->out));
         }
     }
     return FMR_OK;
