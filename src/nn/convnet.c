@@ -32,6 +32,10 @@ typedef struct {
     fmr_prim pr;
     dnnl_exec_arg_t args[4];
     int nargs;
+    /* reps > 1: executed once per image, args[0] (in place) moved by step bytes each time */
+    int reps;
+    size_t step;
+    char *base;
 } op;
 
 typedef struct {
@@ -73,6 +77,17 @@ int fmr_cn_batch(const fmr_convnet *n)
     return n->b;
 }
 
+int fmr_cn_plain_requested(void)
+{
+    const char *pl = getenv("FMR_DECODER_PLAIN");
+    return pl && *pl && strcmp(pl, "0");
+}
+
+void fmr_cn_set_plain(fmr_convnet *n, int plain)
+{
+    if (!n->ntens) n->plain = plain, n->dt = plain ? dnnl_f32 : n->dt;
+}
+
 int fmr_cn_set_bf16(fmr_convnet *n)
 {
     if (!n->ntens && !n->plain && fmr_cpu_has_bf16()) n->dt = dnnl_bf16;
@@ -92,8 +107,7 @@ fmr_err fmr_cn_create(fmr_convnet **out, int batch, const fmr_safetensors *st, c
     fmr_convnet *n = calloc(1, sizeof *n);
     if (!n) return fmr_error(FMR_ERR_NOMEM, "out of memory (network plan)");
     n->b = batch, n->st = st, n->dt = dnnl_f32;
-    const char *pl = getenv("FMR_DECODER_PLAIN");
-    n->plain = pl && *pl && strcmp(pl, "0");
+    n->plain = fmr_cn_plain_requested();
     snprintf(n->prefix, sizeof n->prefix, "%s", prefix ? prefix : "");
     fmr_rng_seed(&n->rng, seed);
     fmr_err err = fmr_dnnl_acquire(&n->eng, &n->strm);
@@ -304,6 +318,37 @@ fmr_err fmr_cn_bind(fmr_convnet *n, int slot, const void *ptr)
     return FMR_OK;
 }
 
+/* The (1, b*c, h, w) view of tensor r in the same memory, if its layout allows (see the top):
+ * returns 1. Channels-last (acdb) has no such view, but each image is a (1, c, h, w) acdb tensor
+ * on its own: returns 2 with that view (instance norm then runs once per image). 0: neither. */
+static int per_channel_view(const fmr_convnet *n, const trec *r, dnnl_memory_desc_t *view)
+{
+    {
+        const dnnl_dim_t d[4] = {n->b, r->c, r->h, r->w}, v1[4] = {1, r->c, r->h, r->w};
+        dnnl_memory_desc_t m;
+        if (dnnl_memory_desc_init_by_tag(&m, 4, d, r->md.data_type, dnnl_acdb) == dnnl_success &&
+            dnnl_memory_desc_equal(&m, &r->md))
+            return dnnl_memory_desc_init_by_tag(view, 4, v1, r->md.data_type, dnnl_acdb) ==
+                           dnnl_success
+                       ? 2
+                       : 0;
+    }
+    static const struct {
+        dnnl_format_tag_t tag;
+        int blk;
+    } f[] = {{dnnl_abcd, 1}, {dnnl_aBcd16b, 16}, {dnnl_aBcd8b, 8}};
+    const dnnl_dim_t d[4] = {n->b, r->c, r->h, r->w}, v[4] = {1, (dnnl_dim_t)n->b * r->c, r->h, r->w};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        dnnl_memory_desc_t m;
+        if (r->c % f[i].blk) continue;
+        if (dnnl_memory_desc_init_by_tag(&m, 4, d, r->md.data_type, f[i].tag) != dnnl_success)
+            continue;
+        if (!dnnl_memory_desc_equal(&m, &r->md)) continue;
+        return dnnl_memory_desc_init_by_tag(view, 4, v, r->md.data_type, f[i].tag) == dnnl_success;
+    }
+    return 0;
+}
+
 /* A convolution-like layer planned with any layouts: the source brought into the layout it
  * chose, weights packed, dst a new tensor in its layout. deconv: ConvTranspose2d 2x2 stride 2. */
 static fmr_err conv_like(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, int cout,
@@ -341,6 +386,43 @@ static fmr_err conv_like(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *ds
                                                       &d, st, pad, pad),
                  "describe a transposed convolution");
         FMR_TRY(fmr_prim_create(&pr, &dd, NULL, n->eng, "create a transposed convolution"));
+    }
+    /* oneDNN's choice stands unless instance norm could not read its output in one pass (e.g.
+     * channels-last, which brgconv prefers on AMX machines: per-image batch normalisation on
+     * it measured ~4x slower than one pass on blocks): then the convolution is planned again
+     * on 16- (or 8-) channel blocks, which the jit kernels and batch normalisation both take */
+    if (!n->plain) {
+        trec probe = {.md = *fmr_prim_md(&pr, dnnl_query_dst_md, 0), .c = cout, .h = oh, .w = ow};
+        dnnl_memory_desc_t view;
+        const int blk = cout % 16 == 0 ? 16 : cout % 8 == 0 ? 8 : 0;
+        if (blk && per_channel_view(n, &probe, &view) != 1) {
+            const dnnl_format_tag_t tag = blk == 16 ? dnnl_aBcd16b : dnnl_aBcd8b;
+            const dnnl_dim_t ds[4] = {n->b, src->c, src->h, src->w}, dd4[4] = {n->b, cout, oh, ow};
+            dnnl_memory_desc_t s2 = s, d2;
+            if (src->c % blk == 0)
+                FMR_DNNL(dnnl_memory_desc_init_by_tag(&s2, 4, ds, n->dt, tag), "describe a source");
+            FMR_DNNL(dnnl_memory_desc_init_by_tag(&d2, 4, dd4, n->dt, tag), "describe a result");
+            fmr_prim p2 = {0};
+            fmr_err e2 = FMR_OK;
+            const dnnl_dim_t one[2] = {1, 1}, two[2] = {2, 2}, pk[2] = {k / 2, k / 2},
+                             zero[2] = {0, 0};
+            if (!deconv) {
+                dnnl_convolution_desc_t cd;
+                e2 = fmr_dnnl_status(dnnl_convolution_forward_desc_init(
+                                         &cd, dnnl_forward_inference, dnnl_convolution_direct, &s2,
+                                         &wany, bias ? &bmd : NULL, &d2, one, pk, pk),
+                                     "describe a convolution", __FILE__, __LINE__);
+                if (!e2) e2 = fmr_prim_create(&p2, &cd, NULL, n->eng, "create a convolution");
+            } else {
+                dnnl_deconvolution_desc_t dd;
+                e2 = fmr_dnnl_status(dnnl_deconvolution_forward_desc_init(
+                                         &dd, dnnl_forward_inference, dnnl_deconvolution_direct,
+                                         &s2, &wany, NULL, &d2, two, zero, zero),
+                                     "describe a transposed convolution", __FILE__, __LINE__);
+                if (!e2) e2 = fmr_prim_create(&p2, &dd, NULL, n->eng, "create a convolution");
+            }
+            if (!e2) fmr_prim_destroy(&pr), pr = p2;
+        }
     }
     int sid;
     fmr_err err = in_layout(n, src, fmr_prim_md(&pr, dnnl_query_src_md, 0), &sid);
@@ -388,25 +470,6 @@ fmr_err fmr_cn_deconv(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *dst, 
     return conv_like(n, src, dst, cout, 2, key, 0, 1);
 }
 
-/* The (1, b*c, h, w) view of tensor r in the same memory, if its layout allows (see the top). */
-static int per_channel_view(const fmr_convnet *n, const trec *r, dnnl_memory_desc_t *view)
-{
-    static const struct {
-        dnnl_format_tag_t tag;
-        int blk;
-    } f[] = {{dnnl_abcd, 1}, {dnnl_aBcd16b, 16}, {dnnl_aBcd8b, 8}};
-    const dnnl_dim_t d[4] = {n->b, r->c, r->h, r->w}, v[4] = {1, (dnnl_dim_t)n->b * r->c, r->h, r->w};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        dnnl_memory_desc_t m;
-        if (r->c % f[i].blk) continue;
-        if (dnnl_memory_desc_init_by_tag(&m, 4, d, r->md.data_type, f[i].tag) != dnnl_success)
-            continue;
-        if (!dnnl_memory_desc_equal(&m, &r->md)) continue;
-        return dnnl_memory_desc_init_by_tag(view, 4, v, r->md.data_type, f[i].tag) == dnnl_success;
-    }
-    return 0;
-}
-
 fmr_err fmr_cn_inorm(fmr_convnet *n, const fmr_cn_tens *t, float slope)
 {
     trec *r = &n->tens[t->id];
@@ -439,6 +502,10 @@ fmr_err fmr_cn_inorm(fmr_convnet *n, const fmr_cn_tens *t, float slope)
             if (!per_channel_view(n, r, &md))
                 return fmr_error(FMR_ERR_INTERNAL, "instance norm: no per-channel view");
         }
+        if (per_channel_view(n, r, &md) == 2) {
+            o->reps = n->b, o->base = r->p;
+            o->step = dnnl_memory_desc_get_size(&md);
+        }
         dnnl_batch_normalization_desc_t bd;
         FMR_DNNL(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &md,
                                                             1e-5f, 0),
@@ -452,6 +519,10 @@ fmr_err fmr_cn_inorm(fmr_convnet *n, const fmr_cn_tens *t, float slope)
     o->args[1] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
     o->nargs = 2;
     if (slope >= 0) {
+        if (o->reps > 1) { /* the activation over the whole tensor at once */
+            md = r->md;
+            FMR_TRY(mem(n, &md, r->p, &m));
+        }
         dnnl_eltwise_desc_t ed;
         FMR_DNNL(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_relu, &md,
                                                 slope, 0.f),
@@ -503,12 +574,14 @@ fmr_err fmr_cn_concat(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens *b
     if (a->h != b->h || a->w != b->w)
         return fmr_error(FMR_ERR_INTERNAL, "concatenating %dx%d with %dx%d", a->h, a->w, b->h,
                          b->w);
-    /* both parts in the first one's layout (blocked parts of whole blocks concatenate by
-     * copying blocks), the result in the layout oneDNN picks for it */
-    int bid;
-    FMR_TRY(in_layout(n, b, &n->tens[a->id].md, &bid));
-    n->tens[a->id].used = 1;
-    dnnl_memory_desc_t mds[2] = {n->tens[a->id].md, n->tens[bid].md};
+    /* both parts in the skip's (second part's) layout, which the convolutions producing it
+     * chose and the convolution reading the result will want; the result in the layout oneDNN
+     * picks for it (the parts' own) */
+    int aid;
+    FMR_TRY(in_layout(n, a, &n->tens[b->id].md, &aid));
+    n->tens[b->id].used = 1;
+    const int bid = b->id;
+    dnnl_memory_desc_t mds[2] = {n->tens[aid].md, n->tens[bid].md};
     op *o = next_op(n);
     if (!o) return FULL("operations");
     dnnl_memory_desc_t any;
@@ -519,7 +592,7 @@ fmr_err fmr_cn_concat(fmr_convnet *n, const fmr_cn_tens *a, const fmr_cn_tens *b
     FMR_DNNL(dnnl_primitive_create(&o->pr.p, o->pr.pd), "create a concatenation");
     FMR_TRY(new_tens(n, a->c + b->c, a->h, a->w, fmr_prim_md(&o->pr, dnnl_query_dst_md, 0), dst));
     dnnl_memory_t m0, m1, m2;
-    FMR_TRY(mem(n, &mds[0], n->tens[a->id].p, &m0));
+    FMR_TRY(mem(n, &mds[0], n->tens[aid].p, &m0));
     FMR_TRY(mem(n, &mds[1], n->tens[bid].p, &m1));
     FMR_TRY(mem(n, &n->tens[dst->id].md, n->tens[dst->id].p, &m2));
     o->args[0] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC, m0};
@@ -569,9 +642,18 @@ fmr_err fmr_cn_output(fmr_convnet *n, fmr_cn_tens *t)
 
 fmr_err fmr_cn_run(fmr_convnet *n)
 {
-    for (int i = 0; i < n->nops; i++)
-        FMR_TRY(fmr_prim_run(&n->ops[i].pr, n->strm, n->ops[i].nargs, n->ops[i].args,
-                             "run a network layer"));
+    for (int i = 0; i < n->nops; i++) {
+        const op *o = &n->ops[i];
+        if (o->reps > 1) {
+            for (int r = 0; r < o->reps; r++) {
+                FMR_DNNL(dnnl_memory_set_data_handle(o->args[0].memory, o->base + r * o->step),
+                         "bind an image");
+                FMR_TRY(fmr_prim_run(&o->pr, n->strm, o->nargs, o->args, "run a network layer"));
+            }
+            continue;
+        }
+        FMR_TRY(fmr_prim_run(&o->pr, n->strm, o->nargs, o->args, "run a network layer"));
+    }
     FMR_DNNL(dnnl_stream_wait(n->strm), "finish a network");
     return FMR_OK;
 }

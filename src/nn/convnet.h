@@ -32,6 +32,10 @@ int fmr_cn_batch(const fmr_convnet *n);
 /* Activations and weights in bf16 (before any layer is added; instance-norm statistics and the
  * output stay f32). No effect on a CPU without AVX512-BF16/AMX. Returns whether bf16 is used. */
 int fmr_cn_set_bf16(fmr_convnet *n);
+/* FMR_DECODER_PLAIN set (read once by the owner at creation); fmr_cn_set_plain before any layer
+ * chooses the previous plain-NCHW plan (f32) or the blocked one. */
+int fmr_cn_plain_requested(void);
+void fmr_cn_set_plain(fmr_convnet *n, int plain);
 /* The oneDNN implementation of the plan's main (largest) convolution. */
 const char *fmr_cn_conv_impl(const fmr_convnet *n);
 

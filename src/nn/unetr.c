@@ -23,7 +23,7 @@ struct fmr_unetr {
     const fmr_safetensors *st;
     char prefix[128];
     fmr_unetr_config c;
-    int bf16;
+    int bf16, plain; /* plain: FMR_DECODER_PLAIN at creation (the previous plan) */
     uplan *plans;
 };
 
@@ -124,6 +124,7 @@ static fmr_err get_plan(fmr_unetr *u, int b, uplan **out)
     uplan *pl = calloc(1, sizeof *pl);
     if (!pl) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoder plan)");
     fmr_err err = fmr_cn_create(&pl->net, b, u->st, u->prefix, 12345);
+    if (!err) fmr_cn_set_plain(pl->net, u->plain);
     if (!err && u->bf16) fmr_cn_set_bf16(pl->net);
     if (!err) err = build(u, pl);
     if (err) {
@@ -148,6 +149,7 @@ fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fm
     if (!u) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoder)");
     u->st = st;
     u->c = *c;
+    u->plain = fmr_cn_plain_requested();
     snprintf(u->prefix, sizeof u->prefix, "%s", prefix);
     /* a batch-1 plan now, so that missing or mis-shaped tensors are reported at load */
     uplan *pl;
