@@ -20,6 +20,7 @@
 
 #include "core/rng.h"
 #include "dnnl_util.h"
+#include <oneapi/dnnl/dnnl_debug.h>
 #include "fmrecon/array.h"
 #include "fmrecon/encoder.h"
 
@@ -336,7 +337,8 @@ static int per_channel_view(const fmr_convnet *n, const trec *r, dnnl_memory_des
     static const struct {
         dnnl_format_tag_t tag;
         int blk;
-    } f[] = {{dnnl_abcd, 1}, {dnnl_aBcd16b, 16}, {dnnl_aBcd8b, 8}};
+    } f[] = {{dnnl_abcd, 1}, {dnnl_aBcd16b, 16}}; /* not 8-blocks: oneDNN 2.6's binary jit
+                                                 * kernel crashed on them on AVX-512 */
     const dnnl_dim_t d[4] = {n->b, r->c, r->h, r->w}, v[4] = {1, (dnnl_dim_t)n->b * r->c, r->h, r->w};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         dnnl_memory_desc_t m;
@@ -390,16 +392,16 @@ static fmr_err conv_like(fmr_convnet *n, const fmr_cn_tens *src, fmr_cn_tens *ds
     /* oneDNN's choice stands unless instance norm could not read its output in one pass (e.g.
      * channels-last, which brgconv prefers on AMX machines: per-image batch normalisation on
      * it measured ~4x slower than one pass on blocks): then the convolution is planned again
-     * on 16- (or 8-) channel blocks, which the jit kernels and batch normalisation both take */
+     * on 16-channel blocks (plain NCHW for other channel counts) */
     if (!n->plain) {
         trec probe = {.md = *fmr_prim_md(&pr, dnnl_query_dst_md, 0), .c = cout, .h = oh, .w = ow};
         dnnl_memory_desc_t view;
-        const int blk = cout % 16 == 0 ? 16 : cout % 8 == 0 ? 8 : 0;
-        if (blk && per_channel_view(n, &probe, &view) != 1) {
-            const dnnl_format_tag_t tag = blk == 16 ? dnnl_aBcd16b : dnnl_aBcd8b;
+        if (per_channel_view(n, &probe, &view) != 1) {
+            const int blk = cout % 16 == 0 ? 16 : 1;
+            const dnnl_format_tag_t tag = blk == 16 ? dnnl_aBcd16b : dnnl_abcd;
             const dnnl_dim_t ds[4] = {n->b, src->c, src->h, src->w}, dd4[4] = {n->b, cout, oh, ow};
             dnnl_memory_desc_t s2 = s, d2;
-            if (src->c % blk == 0)
+            if (blk > 1 && src->c % blk == 0)
                 FMR_DNNL(dnnl_memory_desc_init_by_tag(&s2, 4, ds, n->dt, tag), "describe a source");
             FMR_DNNL(dnnl_memory_desc_init_by_tag(&d2, 4, dd4, n->dt, tag), "describe a result");
             fmr_prim p2 = {0};
@@ -651,6 +653,22 @@ fmr_err fmr_cn_run(fmr_convnet *n)
                 FMR_TRY(fmr_prim_run(&o->pr, n->strm, o->nargs, o->args, "run a network layer"));
             }
             continue;
+        }
+        if (getenv("FMR_CN_DEBUG")) {
+            const char *k = NULL;
+            dnnl_primitive_desc_query(o->pr.pd, dnnl_query_impl_info_str, 0, (void *)&k);
+            fprintf(stderr, "op %d: %s\n", i, k ? k : "?");
+            for (int a = 0; a < o->nargs; a++) {
+                const dnnl_memory_desc_t *m;
+                dnnl_memory_get_memory_desc(o->args[a].memory, &m);
+                void *h = NULL;
+                dnnl_memory_get_data_handle(o->args[a].memory, &h);
+                fprintf(stderr, "   arg %d: nd %d dims %ld %ld %ld %ld str1 %ld blk %d/%ld size %zu ptr %p\n",
+                        o->args[a].arg, m->ndims, (long)m->dims[0], (long)m->dims[1],
+                        (long)m->dims[2], (long)m->dims[3], (long)m->format_desc.blocking.strides[1],
+                        m->format_desc.blocking.inner_nblks,
+                        (long)m->format_desc.blocking.inner_blks[0], dnnl_memory_desc_get_size(m), h);
+            }
         }
         FMR_TRY(fmr_prim_run(&o->pr, n->strm, o->nargs, o->args, "run a network layer"));
     }
