@@ -102,6 +102,7 @@ static fmr_err load_model(unrolled_state *s, const fmr_method_params *par)
     for (int k = 0; k < b->ntaps; k++)
         if (b->taps[k] > s->deepest) s->deepest = b->taps[k];
     FMR_TRY(fmr_encoder_create(par->weights_file, b->encoder, s->deepest, &s->enc));
+    if (par->bf16) FMR_TRY(fmr_encoder_set_precision(s->enc, FMR_PREC_BF16));
     const fmr_encoder_config *ec = fmr_encoder_get_config(s->enc);
     s->enc_size = b->grid * ec->patch;
     s->dec_size = 16 * b->grid;
@@ -116,6 +117,7 @@ static fmr_err load_model(unrolled_state *s, const fmr_method_params *par)
         char prefix[64];
         snprintf(prefix, sizeof prefix, "cascades.%d.decoder.", t);
         FMR_TRY(fmr_unetr_create(b->st, prefix, &uc, &s->dec[t]));
+        if (par->bf16) fmr_unetr_set_bf16(s->dec[t], 1);
     }
     const size_t B = FRAME_BATCH, R2 = (size_t)s->dec_size * s->dec_size,
                  E2 = (size_t)s->enc_size * s->enc_size;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fmrecon/encoder.h"
 #include "fmrecon/log.h"
 
 typedef struct {
@@ -49,6 +50,9 @@ static fmr_err write_header(pipeline *p, const char *in_path, const fmr_recon_op
     cJSON_AddNumberToObject(par, "pad_right", (double)in->pad_right);
     cJSON_AddNumberToObject(par, "ranks", nranks);
     cJSON_AddBoolToObject(par, "complex_image", p->write_complex);
+    if (!strcmp(p->m->name, "unrolled")) /* what ran, not what was asked for */
+        cJSON_AddStringToObject(par, "precision",
+                                opt->params.bf16 && fmr_cpu_has_bf16() ? "bf16" : "f32");
     char *json = cJSON_PrintUnformatted(par);
     cJSON_Delete(par);
     if (!json) return fmr_error(FMR_ERR_NOMEM, "cannot format parameters");
