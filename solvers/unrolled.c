@@ -209,6 +209,32 @@ static fmr_err denoise(unrolled_state *s, int t, const fmr_cfloat *x, size_t n, 
     return FMR_OK;
 }
 
+/* z = denoiser(x) for every frame of the slice. Within a coil group every rank holds the same
+ * x_t, so the group's leader alone runs encoder and decoder and broadcasts z (the others would
+ * compute the identical result; the leader's error, if any, reaches every rank). */
+static fmr_err denoise_group(unrolled_state *s, int t, const fmr_cfloat *xt, size_t nframes)
+{
+    const size_t hw = s->in->h * s->in->w;
+    int csize = 1, crank = 0;
+    MPI_Comm_size(s->sd.comm, &csize);
+    MPI_Comm_rank(s->sd.comm, &crank);
+    fmr_err err = FMR_OK;
+    if (crank == 0)
+        for (size_t f0 = 0; !err && f0 < nframes; f0 += FRAME_BATCH) {
+            const size_t m = nframes - f0 < FRAME_BATCH ? nframes - f0 : FRAME_BATCH;
+            err = denoise(s, t, xt + f0 * hw, m, s->z + f0 * hw);
+        }
+    if (csize == 1) return err;
+    const double t0 = fmr_wtime();
+    int bad = err != FMR_OK;
+    MPI_Bcast(&bad, 1, MPI_INT, 0, s->sd.comm);
+    if (bad) return crank == 0 ? err : fmr_error(FMR_ERR_LIB, "the denoiser failed on the coil group's leader");
+    MPI_Bcast(s->z, (int)(2 * nframes * hw), MPI_FLOAT, 0, s->sd.comm);
+    s->sd.comm_s += fmr_wtime() - t0;
+    s->sd.comm_bytes += 2 * nframes * hw * sizeof(float), s->sd.comm_calls += 2;
+    return FMR_OK;
+}
+
 static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice,
                             const fmr_cfloat *ks, const float *masks, float *mag, fmr_cfloat *img)
 {
@@ -234,10 +260,7 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
     for (size_t t = 0; t < T; t++) {
         const fmr_cfloat *xt = s->x + t * nframes * hw;
         fmr_cfloat *xn = s->x + (t + 1) * nframes * hw;
-        for (size_t f0 = 0; f0 < nframes; f0 += FRAME_BATCH) {
-            const size_t m = nframes - f0 < FRAME_BATCH ? nframes - f0 : FRAME_BATCH;
-            FMR_TRY(denoise(s, (int)t, xt + f0 * hw, m, s->z + f0 * hw));
-        }
+        FMR_TRY(denoise_group(s, (int)t, xt, nframes));
         const double w = b->dc_weight[t];
         if (!b->soft_dc) FMR_TRY(fmr_dc_set(s->sd.dc, w, 0.0, b->cg_iters));
         for (size_t f = 0; f < nframes; f++) {
