@@ -10,6 +10,11 @@ scored against the fully sampled root-sum-of-squares reference (fastMRI rules, `
 usage: /usr/bin/python3 bench/unrolled_quality.py [--fmrecon build/fmrecon] [--subjects 3]
          [--model models/demo_unrolled.safetensors --weights models/demo_vit_random.safetensors]
          [--extra-model NAME=BUNDLE[:WEIGHTS] ...] [--out DIR] [--json FILE]
+         [--bf16] [--skip-classical]
+
+--bf16 also runs every network in bf16 (`--precision bf16`, where the CPU has AVX512-BF16/AMX) and
+prints, per mask, the mean and the largest per-subject change of PSNR and SSIM against f32 (the
+accuracy the bf16 path must keep: |dPSNR| < 0.05 dB, |dSSIM| < 0.001).
 """
 import argparse
 import json
@@ -33,6 +38,8 @@ ap.add_argument("--acs", type=int, default=24)
 ap.add_argument("--out", default=None)
 ap.add_argument("--json", default=None)
 ap.add_argument("--threads", default="2")
+ap.add_argument("--bf16", action="store_true", help="also run the networks in bf16 and compare with f32")
+ap.add_argument("--skip-classical", action="store_true", help="only the networks (zf and sense still run)")
 args = ap.parse_args()
 out = args.out or tempfile.mkdtemp(prefix="fmr-quality-")
 os.makedirs(out, exist_ok=True)
@@ -47,12 +54,16 @@ def fmr(*a):
     return r
 
 
-methods = [("zf", []), ("sense", []), ("cs", [])]
+methods = [("zf", []), ("sense", [])] + ([] if args.skip_classical else [("cs", [])])
 methods.append(("unrolled", ["-m", "unrolled", "--model", args.model, "--weights", args.weights]))
 for spec in args.extra_model:
     name, rest = spec.split("=", 1)
     bundle, _, weights = rest.partition(":")
     methods.append((name, ["-m", "unrolled", "--model", bundle] + (["--weights", weights] if weights else [])))
+
+nets = [name for name, opts in methods if "unrolled" in opts]
+if args.bf16:
+    methods += [(f"{name}-bf16", opts + ["--precision", "bf16"]) for name, opts in methods if name in nets]
 
 fmr("simulate", "-o", f"{out}/sim", "--subjects", args.subjects, "--seed", 1, "-q")
 results = {}
@@ -82,6 +93,20 @@ for mask in ("ktgaussian", "uniform"):
         secs = sum(r[2] for r in rows) / len(rows)
         print(f"{mask:<11} {name:<10} {psnr:9.2f} {ssim:7.4f} {secs:9.1f} {psnr - base:+9.2f}")
         table.append(dict(mask=mask, method=name, psnr=psnr, ssim=ssim, seconds=secs, psnr_vs_sense=psnr - base))
+if args.bf16:
+    print("bf16 against f32, same subjects: mean and largest |change| over subjects "
+          "(target |dPSNR| < 0.05 dB, |dSSIM| < 0.001)")
+    for mask in ("ktgaussian", "uniform"):
+        for name in nets:
+            a, b = results[(mask, name)], results[(mask, name + "-bf16")]
+            dp = [y[0] - x[0] for x, y in zip(a, b)]
+            ds = [y[1] - x[1] for x, y in zip(a, b)]
+            mp, ms = max(abs(v) for v in dp), max(abs(v) for v in ds)
+            ok = "meets" if mp < 0.05 and ms < 0.001 else "MISSES"
+            print(f"{mask:<11} {name:<10} dPSNR mean {sum(dp) / len(dp):+.4f} dB, max |{mp:.4f}| dB; "
+                  f"dSSIM mean {sum(ds) / len(ds):+.5f}, max |{ms:.5f}|: {ok} the target")
+            table.append(dict(mask=mask, method=name, bf16_dpsnr_max=mp, bf16_dssim_max=ms,
+                              bf16_dpsnr_mean=sum(dp) / len(dp), bf16_dssim_mean=sum(ds) / len(ds)))
 if args.json:
     with open(args.json, "w") as f:
         json.dump(table, f, indent=1)

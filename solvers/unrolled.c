@@ -103,6 +103,7 @@ static fmr_err load_model(unrolled_state *s, const fmr_method_params *par)
     for (int k = 0; k < b->ntaps; k++)
         if (b->taps[k] > s->deepest) s->deepest = b->taps[k];
     FMR_TRY(fmr_encoder_create(par->weights_file, b->encoder, s->deepest, &s->enc));
+    if (par->bf16) FMR_TRY(fmr_encoder_set_precision(s->enc, FMR_PREC_BF16));
     const fmr_encoder_config *ec = fmr_encoder_get_config(s->enc);
     s->enc_size = b->grid * ec->patch;
     s->dec_size = 16 * b->grid;
@@ -117,6 +118,7 @@ static fmr_err load_model(unrolled_state *s, const fmr_method_params *par)
         char prefix[64];
         snprintf(prefix, sizeof prefix, "cascades.%d.decoder.", t);
         FMR_TRY(fmr_unetr_create(b->st, prefix, &uc, &s->dec[t]));
+        if (par->bf16) fmr_unetr_set_bf16(s->dec[t], 1);
     }
     const size_t B = FRAME_BATCH, R2 = (size_t)s->dec_size * s->dec_size,
                  E2 = (size_t)s->enc_size * s->enc_size;
@@ -210,6 +212,32 @@ static fmr_err denoise(unrolled_state *s, int t, const fmr_cfloat *x, size_t n, 
     return FMR_OK;
 }
 
+/* z = denoiser(x) for every frame of the slice. Within a coil group every rank holds the same
+ * x_t, so the group's leader alone runs encoder and decoder and broadcasts z (the others would
+ * compute the identical result; the leader's error, if any, reaches every rank). */
+static fmr_err denoise_group(unrolled_state *s, int t, const fmr_cfloat *xt, size_t nframes)
+{
+    const size_t hw = s->in->h * s->in->w;
+    int csize = 1, crank = 0;
+    MPI_Comm_size(s->sd.comm, &csize);
+    MPI_Comm_rank(s->sd.comm, &crank);
+    fmr_err err = FMR_OK;
+    if (crank == 0)
+        for (size_t f0 = 0; !err && f0 < nframes; f0 += FRAME_BATCH) {
+            const size_t m = nframes - f0 < FRAME_BATCH ? nframes - f0 : FRAME_BATCH;
+            err = denoise(s, t, xt + f0 * hw, m, s->z + f0 * hw);
+        }
+    if (csize == 1) return err;
+    const double t0 = fmr_wtime();
+    int bad = err != FMR_OK;
+    MPI_Bcast(&bad, 1, MPI_INT, 0, s->sd.comm);
+    if (bad) return crank == 0 ? err : fmr_error(FMR_ERR_LIB, "the denoiser failed on the coil group's leader");
+    MPI_Bcast(s->z, (int)(2 * nframes * hw), MPI_FLOAT, 0, s->sd.comm);
+    s->sd.comm_s += fmr_wtime() - t0;
+    s->sd.comm_bytes += 2 * nframes * hw * sizeof(float), s->sd.comm_calls += 2;
+    return FMR_OK;
+}
+
 static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice,
                             const fmr_cfloat *ks, const float *masks, float *mag, fmr_cfloat *img)
 {
@@ -235,10 +263,7 @@ static fmr_err unrolled_run(void *p, size_t frame0, size_t nframes, size_t slice
     for (size_t t = 0; t < T; t++) {
         const fmr_cfloat *xt = s->x + t * nframes * hw;
         fmr_cfloat *xn = s->x + (t + 1) * nframes * hw;
-        for (size_t f0 = 0; f0 < nframes; f0 += FRAME_BATCH) {
-            const size_t m = nframes - f0 < FRAME_BATCH ? nframes - f0 : FRAME_BATCH;
-            FMR_TRY(denoise(s, (int)t, xt + f0 * hw, m, s->z + f0 * hw));
-        }
+        FMR_TRY(denoise_group(s, (int)t, xt, nframes));
         const double w = b->dc_weight[t];
         for (size_t f = 0; f < nframes; f++) {
             FMR_TRY(fmr_sense_set_mask(s->sd.op, masks + f * s->in->w, 1));

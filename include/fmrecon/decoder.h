@@ -30,6 +30,11 @@ typedef struct fmr_unetr fmr_unetr;
 fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fmr_unetr_config *c,
                          fmr_unetr **u);
 void fmr_unetr_destroy(fmr_unetr **u);
+/* bf16 activations and weights in the following passes (where the CPU has AVX512-BF16/AMX;
+ * instance-norm statistics and the output stay f32). Returns whether bf16 is used. */
+int fmr_unetr_set_bf16(fmr_unetr *u, int on);
+/* The oneDNN implementation of the largest convolution of the batch-b plan. */
+fmr_err fmr_unetr_impl(fmr_unetr *u, int b, const char **impl);
 
 /* image: (b, 2, 16G, 16G); taps[k]: hidden states (b, 1 + G*G, D); out: (b, 2, 16G, 16G). */
 fmr_err fmr_unetr_forward(fmr_unetr *u, int b, const float *image, const float *const *taps,

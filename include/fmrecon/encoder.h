@@ -61,7 +61,8 @@ typedef struct fmr_encoder fmr_encoder;
 
 typedef enum fmr_precision {
     FMR_PREC_F32 = 0, /* default */
-    FMR_PREC_BF16,    /* bf16 matmuls where the CPU has AVX512-BF16/AMX (oneDNN fpmath mode) */
+    FMR_PREC_BF16,    /* bf16 matmul operands and weights (AVX512-BF16/AMX); LayerNorm, softmax,
+                       * residual stream and outputs stay f32 */
 } fmr_precision;
 
 /* Loads the tensors blocks 1..max_block need from a safetensors checkpoint (id as in
@@ -69,7 +70,15 @@ typedef enum fmr_precision {
 fmr_err fmr_encoder_create(const char *weights, const char *id, int max_block, fmr_encoder **enc);
 void fmr_encoder_destroy(fmr_encoder **enc);
 const fmr_encoder_config *fmr_encoder_get_config(const fmr_encoder *enc);
+/* Precision of the following forward passes. bf16 on a CPU without AVX512-BF16/AMX: one warning
+ * line, and the encoder stays f32 (fmr_encoder_get_precision tells which one runs). */
 fmr_err fmr_encoder_set_precision(fmr_encoder *enc, fmr_precision p);
+fmr_precision fmr_encoder_get_precision(const fmr_encoder *enc);
+/* "f32" or "bf16". */
+const char *fmr_precision_name(fmr_precision p);
+/* The oneDNN implementation of the encoder's main matmul (fc1) for the plan of (b, h, w) (built
+ * if needed), e.g. "brg:avx512_core_amx". */
+fmr_err fmr_encoder_impl(fmr_encoder *enc, int b, int h, int w, const char **impl);
 
 /* Tokens (class token included) for an h x w input; h and w must be multiples of the patch. For
  * CLIP and BiomedCLIP the grid must equal the position table's; DINOv2's table is resampled. */

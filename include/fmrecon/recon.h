@@ -38,6 +38,7 @@ typedef struct fmr_method_params {
     MPI_Comm coil_comm;
     size_t coil0, ncoils;
     int fft_slabs; /* slab mode: the group's ranks split each coil image in row slabs (FFTW-MPI) */
+    int bf16;      /* unrolled: encoder and decoder in bf16 where the CPU has AVX512-BF16/AMX */
 } fmr_method_params;
 
 void fmr_method_params_defaults(fmr_method_params *p);

@@ -37,7 +37,11 @@ static const char *help =
     "  --batch LIST      batch sizes (default 1,8)\n"
     "  --blocks N        blocks computed (default 6, the network's taps)\n"
     "  --repeats N       timed runs per point, best kept (default 3)\n"
-    "  --no-torch        skip the PyTorch reference\n"
+    "  --precision LIST  f32, bf16 or f32,bf16 (default): bf16 runs where the CPU has\n"
+    "                    AVX512-BF16/AMX, always next to f32; a bf16 figure whose results are\n"
+    "                    bit-identical to f32 is refused (it would not be bf16)\n"
+    "  --no-torch        skip the PyTorch figures (the project's reference, python/fmrecon_ref, and\n"
+    "                    stock torch.nn modules, python/bench_encoder_torch_nn.py)\n"
     "  --python DIR      fmrecon's python/ folder (default: the source tree's)\n"
     "  --json FILE       also write the figures as JSON\n"
     "  -h, --help        this text\n";
@@ -45,8 +49,23 @@ static const char *help =
 typedef struct {
     const char *models, *batches, *json, *pydir;
     long blocks, reps;
-    int torch;
+    int torch, bf16;
 } bench_opts;
+
+/* --precision LIST: whether bf16 is asked for (f32 always runs: bf16 is judged against it). */
+static fmr_err parse_precisions(const char *text, int *bf16)
+{
+    *bf16 = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "bf16"))
+            *bf16 = 1;
+        else if (strcmp(t, "f32"))
+            return fmr_error(FMR_ERR_ARG, "--precision: '%s' is not f32 or bf16", t);
+    }
+    return FMR_OK;
+}
 
 static int parse_list(const char *text, int *v, int max)
 {
@@ -87,6 +106,26 @@ static fmr_err write_json(const char *path, const cJSON *o)
     if (f && fclose(f) != 0 && !err) err = fmr_error(FMR_ERR_IO, "%s: cannot write", path);
     free(js);
     return err;
+}
+
+/* Seconds per image of a ViT built from stock torch.nn modules with the encoder's shapes
+ * (python/bench_encoder_torch_nn.py), or a negative value when unavailable. */
+static double torch_nn_time(const bench_opts *o, const fmr_encoder_config *c, int batch,
+                            int threads)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/bench_encoder_torch_nn.py' --width %d --heads %d --mlp %d "
+             "--patch %d --size 224 --blocks %ld --batch %d --activation %s --threads %d "
+             "--repeats %ld 2>/dev/null",
+             o->pydir, c->width, c->heads, c->mlp, c->patch, o->blocks, batch,
+             c->quick_gelu ? "quick_gelu" : "gelu", threads, o->reps);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    double s = -1;
+    if (fscanf(p, "%lf", &s) != 1) s = -1;
+    if (pclose(p) != 0) s = -1;
+    return s;
 }
 
 /* Seconds per image of the PyTorch reference, or a negative value when unavailable. */
@@ -140,16 +179,25 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
         for (size_t i = 0; !err && i < npix; i++)
             pix[i] = (float)fmr_rng_normal(&rng);
         double best = 1e30, peak = 0, bf16_s = -1, bf16_err = -1;
+        char impl32[128] = "", impl16[128] = "";
+        int identical = 0;
         for (long r = 0; !err && r <= o->reps; r++) { /* r = 0: plan creation, weight packing */
             double t0 = fmr_wtime();
             err = fmr_encoder_forward(enc, pix, b, S, S, &layer, 1, &ref);
             double t = fmr_wtime() - t0;
             if (r > 0 && t < best) best = t;
         }
+        const char *impl = NULL;
+        if (!err) err = fmr_encoder_impl(enc, b, S, S, &impl);
+        if (!err) snprintf(impl32, sizeof impl32, "%s", impl);
         if (!err)
             err = fmr_encoder_matmul_peak(enc, b, S, S, 0, (int)(o->reps > 5 ? o->reps : 5), &peak);
-        if (!err && fmr_cpu_has_bf16()) {
+        if (!err && o->bf16 && fmr_cpu_has_bf16()) {
             err = fmr_encoder_set_precision(enc, FMR_PREC_BF16);
+            if (!err && fmr_encoder_get_precision(enc) != FMR_PREC_BF16)
+                err = fmr_error(FMR_ERR_INTERNAL, "the encoder did not switch to bf16");
+            if (!err) err = fmr_encoder_impl(enc, b, S, S, &impl);
+            if (!err) snprintf(impl16, sizeof impl16, "%s", impl);
             for (long r = 0; !err && r <= o->reps; r++) {
                 double t0 = fmr_wtime();
                 err = fmr_encoder_forward(enc, pix, b, S, S, &layer, 1, &alt);
@@ -162,6 +210,7 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
                 mr = fmax(mr, fabs((double)ref[i]));
             }
             bf16_err = mr > 0 ? md / mr : 0;
+            identical = !err && md == 0;
             if (!err) err = fmr_encoder_set_precision(enc, FMR_PREC_F32);
         }
         const double flops = fmr_encoder_flops(enc, b, S, S, (int)o->blocks);
@@ -169,18 +218,33 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
         double ts = o->torch && !err
                         ? torch_time(o, family_of(fmr_encoder_get_config(enc)), path, b, threads)
                         : -1;
+        double tn = o->torch && !err ? torch_nn_time(o, fmr_encoder_get_config(enc), b, threads)
+                                     : -1;
+        if (identical) bf16_s = -1; /* not bf16, whatever it ran: no figure */
         if (!err) {
-            printf("%-15s batch %2d  %8.1f ms/image  %6.1f GFLOP/s  (%4.0f %% of matmul peak %.1f "
-                   "GFLOP/s)",
-                   id, b, ms, gf, 100 * gf / peak, peak);
+            printf("%-15s batch %2d  f32  %8.1f ms/image  %6.1f GFLOP/s  (%4.0f %% of matmul peak "
+                   "%.1f GFLOP/s)  [matmul %s]\n",
+                   id, b, ms, gf, 100 * gf / peak, peak, impl32);
             if (ts > 0)
-                printf("  PyTorch %8.1f ms/image  speed-up %.2fx", 1e3 * ts, ts * b / best);
-            else if (o->torch)
-                printf("  PyTorch: unavailable");
-            if (bf16_s > 0)
-                printf("  bf16 %.1f ms/image (%.2fx PyTorch f32), rel. error %.1e",
-                       1e3 * bf16_s / b, ts > 0 ? ts * b / bf16_s : 0, bf16_err);
-            printf("\n");
+                printf("%-15s batch %2d  PyTorch f32 (fmrecon_ref) %8.1f ms/image: fmrecon f32 "
+                       "%.2fx\n",
+                       id, b, 1e3 * ts, ts * b / best);
+            if (tn > 0)
+                printf("%-15s batch %2d  PyTorch f32 (torch.nn)    %8.1f ms/image: fmrecon f32 "
+                       "%.2fx\n",
+                       id, b, 1e3 * tn, tn * b / best);
+            if (o->torch && ts <= 0 && tn <= 0) printf("  PyTorch: unavailable\n");
+            if (identical)
+                printf("%-15s batch %2d  bf16: results bit-identical to f32 [matmul %s]: not a "
+                       "bf16 run, no figure\n",
+                       id, b, impl16);
+            if (bf16_s > 0) {
+                printf("%-15s batch %2d  bf16 %8.1f ms/image  %6.1f GFLOP/s  %.2fx f32", id, b,
+                       1e3 * bf16_s / b, flops / bf16_s * 1e-9, best / bf16_s);
+                if (ts > 0) printf(", %.2fx PyTorch fmrecon_ref", ts * b / bf16_s);
+                if (tn > 0) printf(", %.2fx PyTorch torch.nn", tn * b / bf16_s);
+                printf("; rel. error vs f32 %.1e  [matmul %s]\n", bf16_err, impl16);
+            }
             fflush(stdout);
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "model", id);
@@ -191,6 +255,9 @@ static fmr_err bench_model(const bench_opts *o, const char *id, const int *batch
             cJSON_AddNumberToObject(e, "gflops", gf);
             cJSON_AddNumberToObject(e, "matmul_peak_gflops", peak);
             cJSON_AddNumberToObject(e, "fraction_of_peak", gf / peak);
+            cJSON_AddStringToObject(e, "f32_matmul_impl", impl32);
+            if (tn > 0) cJSON_AddNumberToObject(e, "torch_nn_ms_per_image", 1e3 * tn);
+            if (bf16_s > 0) cJSON_AddStringToObject(e, "bf16_matmul_impl", impl16);
             if (ts > 0) cJSON_AddNumberToObject(e, "torch_ms_per_image", 1e3 * ts);
             if (ts > 0) cJSON_AddNumberToObject(e, "speedup_vs_torch", ts * b / best);
             if (bf16_s > 0) cJSON_AddNumberToObject(e, "bf16_ms_per_image", 1e3 * bf16_s / b);
@@ -211,6 +278,7 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
                                        {"blocks", required_argument, 0, 'k'},
                                        {"repeats", required_argument, 0, 'r'},
                                        {"no-torch", no_argument, 0, 'T'},
+                                       {"precision", required_argument, 0, 'P'},
                                        {"python", required_argument, 0, 'p'},
                                        {"json", required_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
@@ -220,6 +288,7 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
                     .blocks = 6,
                     .reps = 3,
                     .torch = 1,
+                    .bf16 = 1,
                     .pydir = FMR_PYTHON_DIR};
     int c;
     opterr = 0;
@@ -240,6 +309,9 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
             break;
         case 'T':
             o.torch = 0;
+            break;
+        case 'P':
+            FMR_TRY(parse_precisions(optarg, &o.bf16));
             break;
         case 'p':
             o.pydir = optarg;
@@ -264,7 +336,9 @@ static fmr_err bench_encoder(fmr_cli *cli, int argc, char **argv)
     printf(
         "fmrecon bench encoder: 224x224, first %ld blocks, %d thread%s, oneDNN ISA %s, bf16 %s\n",
         o.blocks, threads, threads == 1 ? "" : "s", fmr_cpu_isa_name(),
-        fmr_cpu_has_bf16() ? "native" : "not available on this CPU (no AVX512-BF16/AMX): f32 only");
+        !o.bf16              ? "not asked for"
+        : fmr_cpu_has_bf16() ? "native (bf16 operands and weights)"
+                             : "not available on this CPU (no AVX512-BF16/AMX): f32 only");
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "results");
     cJSON_AddNumberToObject(root, "threads", threads);
     cJSON_AddStringToObject(root, "isa", fmr_cpu_isa_name());
@@ -298,7 +372,12 @@ static const char *help_unrolled =
     "  --cg-iters N        CG iterations per cascade (default 10)\n"
     "  --matrix HxW        image size (default 192x160), --coils C (default 8)\n"
     "  --batch N           frames per encoder/decoder pass (default 8)\n"
-    "  --repeats N         timed runs, best kept (default 3)\n"
+    "  --repeats N         timed rounds (default 5); encoder, decoder (each precision) and the\n"
+    "                      previous decoder run in turn in every round; medians are printed\n"
+    "  --precision LIST    f32, bf16 or f32,bf16 (default): encoder and decoder in bf16 where the\n"
+    "                      CPU has AVX512-BF16/AMX, always next to f32; a bf16 figure whose\n"
+    "                      results are bit-identical to f32 is refused\n"
+    "  --no-old-decoder    skip timing the previous plain-NCHW decoder plan (FMR_DECODER_PLAIN)\n"
     "  --json FILE         also write the figures as JSON\n";
 
 static double best_of(long reps, fmr_err *err, fmr_err (*fn)(void *), void *ctx)
@@ -315,7 +394,7 @@ static double best_of(long reps, fmr_err *err, fmr_err (*fn)(void *), void *ctx)
 
 typedef struct {
     fmr_encoder *enc;
-    fmr_unetr *dec;
+    fmr_unetr *dec, *dec_old;
     fmr_dc *dc;
     int b, es, R, h, w, taps[4], ntaps;
     fmr_cfloat *img, *rhs, *x;
@@ -338,6 +417,23 @@ static fmr_err ub_dec(void *p)
     return fmr_resize_bilinear(c->dout, 2 * (size_t)c->b, c->R, c->R, c->h, c->w, c->res);
 }
 
+static fmr_err ub_dec_old(void *p)
+{
+    ub_ctx *c = p;
+    FMR_TRY(fmr_resize_bilinear(c->plane, 2 * (size_t)c->b, c->h, c->w, c->R, c->R, c->dimg));
+    FMR_TRY(fmr_unetr_forward(c->dec_old, c->b, c->dimg, (const float *const *)c->feat, c->dout));
+    return fmr_resize_bilinear(c->dout, 2 * (size_t)c->b, c->R, c->R, c->h, c->w, c->res);
+}
+
+/* max |a - b| / max |a| */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++)
+        md = fmax(md, fabs((double)a[i] - b[i])), mr = fmax(mr, fabs((double)a[i]));
+    return mr > 0 ? md / mr : md;
+}
+
 static fmr_err ub_dc(void *p)
 {
     ub_ctx *c = p;
@@ -357,11 +453,14 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
                                        {"coils", required_argument, 0, 'c'},
                                        {"batch", required_argument, 0, 'b'},
                                        {"repeats", required_argument, 0, 'r'},
+                                       {"precision", required_argument, 0, 'P'},
+                                       {"no-old-decoder", no_argument, 0, 'O'},
                                        {"json", required_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     const char *id = "clip-vit-b16", *taps = "2,4,6", *json = NULL;
-    long grid = 14, F = 16, T = 4, iters = 10, coils = 8, batch = 8, reps = 3;
+    int want_bf16 = 1, old_dec = 1;
+    long grid = 14, F = 16, T = 4, iters = 10, coils = 8, batch = 8, reps = 5;
     size_t H = 192, W = 160;
     int c;
     opterr = 0;
@@ -398,6 +497,12 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
         case 'r':
             FMR_TRY(fmr_opt_int("--repeats", optarg, 1, 100, &reps));
             break;
+        case 'P':
+            FMR_TRY(parse_precisions(optarg, &want_bf16));
+            break;
+        case 'O':
+            old_dec = 0;
+            break;
         case 'j':
             json = optarg;
             break;
@@ -429,6 +534,17 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     const fmr_unetr_config uc = {
         .width = width, .grid = (int)grid, .feature_size = (int)F, .ntaps = u.ntaps};
     if (!err) err = fmr_unetr_create(NULL, "", &uc, &u.dec);
+    if (!err && old_dec) { /* the previous plan, same random weights (same seed) */
+        const char *prev = getenv("FMR_DECODER_PLAIN");
+        char keep[16] = "";
+        if (prev) snprintf(keep, sizeof keep, "%s", prev);
+        setenv("FMR_DECODER_PLAIN", "1", 1);
+        err = fmr_unetr_create(NULL, "", &uc, &u.dec_old);
+        if (prev)
+            setenv("FMR_DECODER_PLAIN", keep, 1);
+        else
+            unsetenv("FMR_DECODER_PLAIN");
+    }
     fmr_cfloat *maps = NULL;
     fmr_sense *op = NULL;
     float *mask = NULL;
@@ -465,9 +581,95 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     if (!err) err = fmr_sense_set_mask(op, mask, 1);
     if (!err) err = fmr_dc_create(&u.dc, op, H, W);
     if (!err) err = fmr_dc_set(u.dc, 0.05, 0.0, (int)iters);
-    const double t_enc = best_of(reps, &err, ub_enc, &u) / (double)B,
-                 t_dec = best_of(reps, &err, ub_dec, &u) / (double)B,
-                 t_dc = best_of(reps, &err, ub_dc, &u);
+    /* per precision its own encoder and decoder (plans and packed weights of both stay alive),
+     * so that the timed runs interleave: round r times every variant once, in turn, and the
+     * medians over the rounds are reported (a shared, noisy machine moves whole stretches of
+     * time; interleaving spreads that over every variant alike) */
+    const size_t nfeat = B * (size_t)tokens * width, nout = 2 * B * R2;
+    float *feat32 = NULL, *out32 = NULL, *feat16 = NULL;
+    if (!err) err = fmr_alloc((void **)&feat32, u.ntaps * nfeat * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&feat16, u.ntaps * nfeat * sizeof(float), "bench");
+    if (!err) err = fmr_alloc((void **)&out32, nout * sizeof(float), "bench");
+    const int np = want_bf16 && fmr_cpu_has_bf16() ? 2 : 1;
+    fmr_encoder *encs[2] = {u.enc, NULL};
+    fmr_unetr *decs[2] = {u.dec, NULL};
+    if (!err && np == 2) err = fmr_encoder_create(path, id, deepest, &encs[1]);
+    if (!err && np == 2) err = fmr_encoder_set_precision(encs[1], FMR_PREC_BF16);
+    if (!err && np == 2) err = fmr_unetr_create(NULL, "", &uc, &decs[1]);
+    if (!err && np == 2 && (fmr_encoder_get_precision(encs[1]) != FMR_PREC_BF16 ||
+                            !fmr_unetr_set_bf16(decs[1], 1)))
+        err = fmr_error(FMR_ERR_INTERNAL, "the bf16 encoder or decoder did not switch to bf16");
+    double t_enc[2] = {0}, t_dec[2] = {0}, enc_rel = -1, dec_rel = -1, t_old = -1;
+    char impl_mm[2][128] = {"", ""}, impl_cv[2][128] = {"", ""};
+    int refused[2] = {0, 0};
+    for (int pi = 0; !err && pi < np; pi++) {
+        const char *im = NULL;
+        err = fmr_encoder_impl(encs[pi], u.b, u.es, u.es, &im);
+        if (!err) snprintf(impl_mm[pi], sizeof impl_mm[pi], "%s", im);
+        if (!err) err = fmr_unetr_impl(decs[pi], u.b, &im);
+        if (!err) snprintf(impl_cv[pi], sizeof impl_cv[pi], "%s", im);
+    }
+    /* results: encoder in each precision; decoder in each precision on the f32 features, so
+     * that its own change shows (these runs also build the plans: untimed) */
+    for (int pi = np - 1; !err && pi >= 0; pi--) {
+        u.enc = encs[pi];
+        err = ub_enc(&u);
+        for (int k = 0; !err && k < u.ntaps; k++)
+            memcpy((pi ? feat16 : feat32) + k * nfeat, u.feat[k], nfeat * sizeof(float));
+    }
+    for (int pi = 0; !err && pi < np; pi++) {
+        u.dec = decs[pi];
+        err = ub_dec(&u);
+        if (!err && !pi) memcpy(out32, u.dout, nout * sizeof(float));
+        if (!err && pi) dec_rel = rel_diff(out32, u.dout, nout);
+    }
+    if (!err && np == 2) {
+        enc_rel = rel_diff(feat32 + (u.ntaps - 1) * nfeat, feat16 + (u.ntaps - 1) * nfeat, nfeat);
+        refused[1] = enc_rel == 0 || dec_rel == 0;
+    }
+    if (!err && old_dec) {
+        err = ub_dec_old(&u);
+        const double d = err ? 0 : rel_diff(out32, u.dout, nout);
+        if (!err && d > 1e-4)
+            err = fmr_error(FMR_ERR_INTERNAL,
+                            "the previous decoder plan disagrees with the new one (%.1e relative)",
+                            d);
+    }
+    {
+        const int nr = (int)reps, nv = 2 * np + 1;
+        double *tv = calloc((size_t)nv * nr, sizeof *tv);
+        if (!tv && !err) err = fmr_error(FMR_ERR_NOMEM, "out of memory (bench)");
+        for (int r = 0; !err && r < nr; r++)
+            for (int v = 0; !err && v < nv; v++) {
+                if (v == nv - 1 && !old_dec) continue;
+                const double t0 = fmr_wtime();
+                if (v < 2 * np && v % 2 == 0) u.enc = encs[v / 2], err = ub_enc(&u);
+                if (v < 2 * np && v % 2 == 1) u.dec = decs[v / 2], err = ub_dec(&u);
+                if (v == nv - 1) err = ub_dec_old(&u);
+                tv[v * nr + r] = (fmr_wtime() - t0) / (double)B;
+            }
+        for (int v = 0; !err && v < nv; v++) {
+            double *x = tv + v * nr; /* median */
+            for (int a = 1; a < nr; a++)
+                for (int c2 = a; c2 > 0 && x[c2 - 1] > x[c2]; c2--) {
+                    const double t = x[c2];
+                    x[c2] = x[c2 - 1], x[c2 - 1] = t;
+                }
+            const double med = nr % 2 ? x[nr / 2] : 0.5 * (x[nr / 2 - 1] + x[nr / 2]);
+            if (v == nv - 1)
+                t_old = old_dec ? med : -1;
+            else if (v % 2 == 0)
+                t_enc[v / 2] = med;
+            else
+                t_dec[v / 2] = med;
+        }
+        free(tv);
+    }
+    u.enc = encs[0], u.dec = decs[0];
+    fmr_encoder_destroy(&encs[1]);
+    fmr_unetr_destroy(&decs[1]);
+    fmr_free(feat32), fmr_free(feat16), fmr_free(out32);
+    const double t_dc = best_of(reps, &err, ub_dc, &u);
     /* I/O: read + write per frame, from a zero-filled reconstruction of a simulated file */
     double t_io = 0;
     char sim[512], out[512];
@@ -488,35 +690,64 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     }
     unlink(sim), unlink(out), unlink(path);
     if (!err) {
-        const double per_cascade = t_enc + t_dec + t_dc, total = (double)T * per_cascade + t_io;
         printf("fmrecon bench unrolled: %s, grid %ld (encoder input %d, decoder %d), F %ld, taps "
                "%s, %ld cascades,\n"
-               "  CG %ld iterations, %zux%zu x %ld coils, batch %ld, %d thread%s\n",
+               "  CG %ld iterations, %zux%zu x %ld coils, batch %ld, %d thread%s, oneDNN ISA %s\n",
                id, grid, u.es, u.R, F, taps, T, iters, H, W, coils, batch, omp_get_max_threads(),
-               omp_get_max_threads() == 1 ? "" : "s");
-        printf("  per frame and cascade: encoder %8.1f ms  decoder %8.1f ms  data consistency "
-               "%8.1f ms\n",
-               1e3 * t_enc, 1e3 * t_dec, 1e3 * t_dc);
-        printf("  per frame (all cascades + I/O %.1f ms): %.1f ms; shares: encoder %.0f %%, "
-               "decoder %.0f %%, data "
-               "consistency %.0f %%, I/O %.1f %%\n",
-               1e3 * t_io, 1e3 * total, 100 * T * t_enc / total, 100 * T * t_dec / total,
-               100 * T * t_dc / total, 100 * t_io / total);
-        printf("  the encoder takes %.1fx the decoder's time and %.1fx the data consistency's\n",
-               t_enc / t_dec, t_enc / t_dc);
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
+               omp_get_max_threads() == 1 ? "" : "s", fmr_cpu_isa_name());
+        if (want_bf16 && np == 1)
+            printf("  bf16: not available on this CPU (no AVX512-BF16/AMX): f32 only\n");
+        if (t_old > 0)
+            printf("  decoder, previous plain-NCHW plan (FMR_DECODER_PLAIN=1), f32: %8.1f ms per "
+                   "frame and cascade (median); this plan is %.2fx faster\n",
+                   1e3 * t_old, t_old / t_dec[0]);
+        cJSON *o = json ? cJSON_CreateObject() : NULL;
+        for (int pi = 0; pi < np; pi++) {
+            const char *pn = pi ? "bf16" : "f32";
+            if (refused[pi]) {
+                printf("  %s: results bit-identical to f32 (encoder %.1e, decoder %.1e) [matmul %s, "
+                       "conv %s]: not a bf16 run, no figure\n",
+                       pn, enc_rel, dec_rel, impl_mm[pi], impl_cv[pi]);
+                continue;
+            }
+            const double per_cascade = t_enc[pi] + t_dec[pi] + t_dc,
+                         total = (double)T * per_cascade + t_io;
+            printf("  %-4s [matmul %s, conv %s]\n", pn, impl_mm[pi], impl_cv[pi]);
+            printf("       per frame and cascade: encoder %7.1f ms  decoder %7.1f ms (medians)  "
+                   "data consistency %7.1f ms (best)\n",
+                   1e3 * t_enc[pi], 1e3 * t_dec[pi], 1e3 * t_dc);
+            printf("       per frame (%ld cascades + I/O %.1f ms): %.1f ms; shares: encoder %.0f %%, "
+                   "decoder %.0f %%, data consistency %.0f %%, I/O %.1f %%\n",
+                   T, 1e3 * t_io, 1e3 * total, 100 * T * t_enc[pi] / total,
+                   100 * T * t_dec[pi] / total, 100 * T * t_dc / total, 100 * t_io / total);
+            if (pi)
+                printf("       vs f32: encoder %.2fx, decoder %.2fx, frame %.2fx; rel. change of "
+                       "the last tap %.1e, of the decoder output %.1e\n",
+                       t_enc[0] / t_enc[1], t_dec[0] / t_dec[1],
+                       ((double)T * (t_enc[0] + t_dec[0] + t_dc) + t_io) / total, enc_rel,
+                       dec_rel);
+            if (o) {
+                cJSON *e = cJSON_AddObjectToObject(o, pn);
+                cJSON_AddStringToObject(e, "matmul_impl", impl_mm[pi]);
+                cJSON_AddStringToObject(e, "conv_impl", impl_cv[pi]);
+                cJSON_AddNumberToObject(e, "encoder_ms_per_frame_cascade", 1e3 * t_enc[pi]);
+                cJSON_AddNumberToObject(e, "decoder_ms_per_frame_cascade", 1e3 * t_dec[pi]);
+                cJSON_AddNumberToObject(e, "total_ms_per_frame", 1e3 * total);
+                if (pi) cJSON_AddNumberToObject(e, "encoder_rel_change", enc_rel);
+                if (pi) cJSON_AddNumberToObject(e, "decoder_rel_change", dec_rel);
+            }
+        }
+        if (o) {
             cJSON_AddStringToObject(o, "encoder", id);
             cJSON_AddNumberToObject(o, "grid", (double)grid);
             cJSON_AddNumberToObject(o, "feature_size", (double)F);
             cJSON_AddNumberToObject(o, "cascades", (double)T);
             cJSON_AddNumberToObject(o, "cg_iters", (double)iters);
             cJSON_AddNumberToObject(o, "threads", omp_get_max_threads());
-            cJSON_AddNumberToObject(o, "encoder_ms_per_frame_cascade", 1e3 * t_enc);
-            cJSON_AddNumberToObject(o, "decoder_ms_per_frame_cascade", 1e3 * t_dec);
+            cJSON_AddStringToObject(o, "isa", fmr_cpu_isa_name());
             cJSON_AddNumberToObject(o, "dc_ms_per_frame_cascade", 1e3 * t_dc);
             cJSON_AddNumberToObject(o, "io_ms_per_frame", 1e3 * t_io);
-            cJSON_AddNumberToObject(o, "total_ms_per_frame", 1e3 * total);
+            if (t_old > 0) cJSON_AddNumberToObject(o, "decoder_old_ms_per_frame_cascade", 1e3 * t_old);
             err = write_json(json, o);
             cJSON_Delete(o);
         }
@@ -524,6 +755,7 @@ static fmr_err bench_unrolled(fmr_cli *cli, int argc, char **argv)
     fmr_dc_destroy(&u.dc);
     fmr_sense_destroy(&op);
     fmr_unetr_destroy(&u.dec);
+    fmr_unetr_destroy(&u.dec_old);
     fmr_encoder_destroy(&u.enc);
     fmr_free(u.img), fmr_free(u.pix), fmr_free(u.plane), fmr_free(u.dimg), fmr_free(u.dout),
         fmr_free(u.res);

@@ -251,6 +251,9 @@ static fmr_err encode(fmr_cli *cli, const encode_opts *o)
         err = fmr_h5out_add_dataset(out, name, FMR_F32, 3, dims);
         if (!err) err = fmr_h5out_attr_string(out, name, "encoder", cfg->id);
         if (!err) err = fmr_h5out_attr_int(out, name, "layer", o->layers[k]);
+        if (!err) /* the precision that ran (f32 where bf16 is not available) */
+            err = fmr_h5out_attr_string(out, name, "precision",
+                                        fmr_precision_name(fmr_encoder_get_precision(enc)));
         if (!err)
             err = fmr_h5out_attr_string(
                 out, name, "indexing",

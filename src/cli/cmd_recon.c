@@ -29,6 +29,9 @@ static const char *help =
     "      --weights FILE unrolled: the encoder checkpoint the bundle was trained with (checked\n"
     "                     by SHA-256)\n"
     "      --save-cascades  unrolled: also write cascade_0 (A^H y) .. cascade_T, complex64\n"
+    "      --precision P  unrolled: f32 (default) or bf16 (encoder and decoder operands and\n"
+    "                     weights in bf16 on CPUs with AVX512-BF16/AMX; elsewhere one warning\n"
+    "                     and f32). The precision used is recorded in the output's parameters\n"
     "      --complex      also write the complex image (methods that produce one)\n"
     "      --batch N      items per rank between collective writes (default 8)\n"
     "      --coil-ranks K ranks per item (default 1): the job's ranks form groups of K that share\n"
@@ -107,6 +110,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"export", required_argument, 0, 1015}, {"preview", no_argument, 0, 1016},
         {"export-dir", required_argument, 0, 1017}, FMR_GEOMETRY_LONGOPTS,
                                        {"reg", required_argument, 0, 1020},
+        {"precision", required_argument, 0, 1021},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
     fmr_recon_options opt;
@@ -185,6 +189,11 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
             break;
         case 1010:
             mp->weights_file = optarg;
+            break;
+        case 1021:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "bf16"))
+                return fmr_error(FMR_ERR_ARG, "--precision: '%s' is not f32 or bf16", optarg);
+            mp->bf16 = !strcmp(optarg, "bf16");
             break;
         case 1011:
             opt.save_extras = 1;

@@ -67,21 +67,43 @@ const dnnl_memory_desc_t *fmr_prim_md(const fmr_prim *pr, dnnl_query_t q, int in
     return dnnl_primitive_desc_query_md(pr->pd, q, index);
 }
 
-fmr_err fmr_md_dense(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims)
+fmr_err fmr_md_dense_dt(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
+                        dnnl_data_type_t dt)
 {
     static const dnnl_format_tag_t tags[] = {
         dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, tags[nd]),
-             "describe a dense tensor");
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(md, nd, dims, dt, tags[nd]), "describe a dense tensor");
+    return FMR_OK;
+}
+
+fmr_err fmr_md_dense(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims)
+{
+    return fmr_md_dense_dt(md, nd, dims, dnnl_f32);
+}
+
+fmr_err fmr_md_strided_dt(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
+                          const dnnl_dim_t *strides, dnnl_data_type_t dt)
+{
+    FMR_DNNL(dnnl_memory_desc_init_by_strides(md, nd, dims, dt, strides),
+             "describe a strided tensor");
     return FMR_OK;
 }
 
 fmr_err fmr_md_strided(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
                        const dnnl_dim_t *strides)
 {
-    FMR_DNNL(dnnl_memory_desc_init_by_strides(md, nd, dims, dnnl_f32, strides),
-             "describe a strided tensor");
-    return FMR_OK;
+    return fmr_md_strided_dt(md, nd, dims, strides, dnnl_f32);
+}
+
+const char *fmr_prim_impl(const fmr_prim *pr)
+{
+    const char *s = NULL;
+    if (!pr->pd ||
+        dnnl_primitive_desc_query(pr->pd, dnnl_query_impl_info_str, 0, (void *)&s) !=
+            dnnl_success ||
+        !s)
+        return "none";
+    return s;
 }
 
 fmr_err fmr_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t engine, void *ptr)

@@ -36,6 +36,15 @@ fmr_err fmr_md_dense(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims);
 fmr_err fmr_md_strided(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
                        const dnnl_dim_t *strides);
 
+/* The same with an explicit data type (bf16 activations and weights). */
+fmr_err fmr_md_dense_dt(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
+                        dnnl_data_type_t dt);
+fmr_err fmr_md_strided_dt(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims,
+                          const dnnl_dim_t *strides, dnnl_data_type_t dt);
+
+/* The implementation oneDNN chose for a primitive (e.g. "brg:avx512_core_amx"), or "none". */
+const char *fmr_prim_impl(const fmr_prim *pr);
+
 /* A memory object on a caller-owned buffer (or NULL to set the handle later). */
 fmr_err fmr_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t engine, void *ptr);
 

@@ -24,7 +24,7 @@ typedef struct plan {
 struct fmr_unet {
     const fmr_safetensors *st;
     char prefix[128];
-    int chans, pools;
+    int chans, pools, plain; /* plain: FMR_DECODER_PLAIN at creation (the previous plan) */
     plan *plans;
 };
 
@@ -75,6 +75,7 @@ static fmr_err build(const fmr_unet *u, plan *p)
             snprintf(k, sizeof k, "up_conv.%d.1", i);
             p->out = (fmr_cn_tens){0};
             FMR_TRY(fmr_cn_conv(n, &t, &p->out, 2, 1, k, 1));
+            FMR_TRY(fmr_cn_output(n, &p->out));
         }
     }
     return FMR_OK;
@@ -100,6 +101,7 @@ static fmr_err get_plan(fmr_unet *u, int b, int h, int w, plan **out)
     if (!p) return fmr_error(FMR_ERR_NOMEM, "out of memory (U-Net plan)");
     p->h = h, p->w = w;
     fmr_err err = fmr_cn_create(&p->net, b, u->st, u->prefix, 4321);
+    if (!err) fmr_cn_set_plain(p->net, u->plain);
     if (!err) err = build(u, p);
     if (err) {
         free_plan(p);
@@ -120,6 +122,7 @@ fmr_err fmr_unet_create(const fmr_safetensors *st, const char *prefix, int chans
     fmr_unet *u = calloc(1, sizeof *u);
     if (!u) return fmr_error(FMR_ERR_NOMEM, "out of memory (U-Net)");
     u->st = st, u->chans = chans, u->pools = pools;
+    u->plain = fmr_cn_plain_requested();
     snprintf(u->prefix, sizeof u->prefix, "%s", prefix);
     /* a small plan now, so that missing or mis-shaped tensors are reported at load */
     plan *p;

@@ -8,6 +8,7 @@
 
 #include "convnet.h"
 #include "fmrecon/array.h"
+#include "fmrecon/encoder.h"
 
 #define LRELU 0.01f /* MONAI UnetResBlock's LeakyReLU slope */
 
@@ -22,6 +23,7 @@ struct fmr_unetr {
     const fmr_safetensors *st;
     char prefix[128];
     fmr_unetr_config c;
+    int bf16, plain; /* plain: FMR_DECODER_PLAIN at creation (the previous plan) */
     uplan *plans;
 };
 
@@ -102,7 +104,8 @@ static fmr_err build(const fmr_unetr *u, uplan *pl)
     FMR_TRY(upblock(n, &d2, &e2, 2 * F, "dec1", &d1));
     FMR_TRY(upblock(n, &d1, &e1, F, "dec0", &d0));
     pl->out = (fmr_cn_tens){0};
-    return fmr_cn_conv(n, &d0, &pl->out, 2, 1, "out", 1);
+    FMR_TRY(fmr_cn_conv(n, &d0, &pl->out, 2, 1, "out", 1));
+    return fmr_cn_output(n, &pl->out);
 }
 
 static void free_plan(uplan *pl)
@@ -121,6 +124,8 @@ static fmr_err get_plan(fmr_unetr *u, int b, uplan **out)
     uplan *pl = calloc(1, sizeof *pl);
     if (!pl) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoder plan)");
     fmr_err err = fmr_cn_create(&pl->net, b, u->st, u->prefix, 12345);
+    if (!err) fmr_cn_set_plain(pl->net, u->plain);
+    if (!err && u->bf16) fmr_cn_set_bf16(pl->net);
     if (!err) err = build(u, pl);
     if (err) {
         free_plan(pl);
@@ -144,6 +149,7 @@ fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fm
     if (!u) return fmr_error(FMR_ERR_NOMEM, "out of memory (decoder)");
     u->st = st;
     u->c = *c;
+    u->plain = fmr_cn_plain_requested();
     snprintf(u->prefix, sizeof u->prefix, "%s", prefix);
     /* a batch-1 plan now, so that missing or mis-shaped tensors are reported at load */
     uplan *pl;
@@ -153,6 +159,26 @@ fmr_err fmr_unetr_create(const fmr_safetensors *st, const char *prefix, const fm
         return err;
     }
     *out = u;
+    return FMR_OK;
+}
+
+int fmr_unetr_set_bf16(fmr_unetr *u, int on)
+{
+    on = on && fmr_cpu_has_bf16();
+    if (on != u->bf16) {
+        for (uplan *p = u->plans, *n; p; p = n)
+            n = p->next, free_plan(p);
+        u->plans = NULL;
+        u->bf16 = on;
+    }
+    return u->bf16;
+}
+
+fmr_err fmr_unetr_impl(fmr_unetr *u, int b, const char **impl)
+{
+    uplan *pl;
+    FMR_TRY(get_plan(u, b, &pl));
+    *impl = fmr_cn_conv_impl(pl->net);
     return FMR_OK;
 }
 

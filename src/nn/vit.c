@@ -21,6 +21,7 @@
 #include "encoder_keys.h"
 #include "fmrecon/array.h"
 #include "fmrecon/encoder.h"
+#include "fmrecon/log.h"
 #include "pos_resample.h"
 
 static void *falloc(size_t bytes)
@@ -43,11 +44,14 @@ typedef struct packset {
 typedef struct plan {
     int b, h, w, gh, gw, n;
     packset *pk;
-    fmr_prim conv, patch, add_pos, ln, qkv, split, score, softmax, pv, proj, fc1, fc2;
-    float *X, *U, *QKV, *heads, *S, *Hm, *P,
-        *pos; /* P: gathered patches; pos: (n, D) incl. class row */
+    fmr_prim conv, patch, add_pos, ln, qkv, split, score, softmax, pv, proj, fc1, fc2, cvt;
+    /* X, U, S, pos are f32 (residual stream, LayerNorm output, attention scores); the matmul
+     * operands P, Ub, QKV, heads, Sb, Hm have the activation type (bf16 with --precision bf16,
+     * else f32 and then Ub = U, Sb = S) */
+    float *X, *U, *S, *pos; /* pos: (n, D) incl. class row */
+    void *QKV, *heads, *Hm, *P, *Ub, *Sb;
     dnnl_memory_t m_pix, m_P, m_Pk, m_Xflat, m_pos, m_Xtok, m_X, m_U, m_QKV, m_qkv5, m_heads, m_Q,
-        m_Kt, m_V, m_S, m_O, m_Hm;
+        m_Kt, m_V, m_S, m_O, m_Hm, m_Uf, m_Ub, m_Sb;
     dnnl_memory_t m_convb, m_lnw, m_lnb, m_bD, m_b3D, m_bM;
     struct plan *next;
 } plan;
@@ -199,19 +203,22 @@ const fmr_encoder_config *fmr_encoder_get_config(const fmr_encoder *e)
 
 static void free_plan(plan *p)
 {
-    fmr_prim *pr[] = {&p->conv,  &p->patch,   &p->add_pos, &p->ln,   &p->qkv, &p->split,
-                      &p->score, &p->softmax, &p->pv,      &p->proj, &p->fc1, &p->fc2};
+    fmr_prim *pr[] = {&p->conv,  &p->patch,   &p->add_pos, &p->ln,   &p->qkv, &p->split, &p->score,
+                      &p->softmax, &p->pv,    &p->proj,    &p->fc1, &p->fc2, &p->cvt};
     for (size_t i = 0; i < sizeof pr / sizeof pr[0]; i++)
         fmr_prim_destroy(pr[i]);
     dnnl_memory_t *m[] = {&p->m_pix, &p->m_P,   &p->m_Pk,  &p->m_Xflat, &p->m_pos,   &p->m_Xtok,
                           &p->m_X,   &p->m_U,   &p->m_QKV, &p->m_qkv5,  &p->m_heads, &p->m_Q,
                           &p->m_Kt,  &p->m_V,   &p->m_S,   &p->m_O,     &p->m_Hm,    &p->m_convb,
-                          &p->m_lnw, &p->m_lnb, &p->m_bD,  &p->m_b3D,   &p->m_bM};
+                          &p->m_lnw, &p->m_lnb, &p->m_bD,  &p->m_b3D,   &p->m_bM,    &p->m_Uf,
+                          &p->m_Ub,  &p->m_Sb};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (*m[i]) dnnl_memory_destroy(*m[i]);
-    float *f[] = {p->X, p->U, p->QKV, p->heads, p->S, p->Hm, p->P, p->pos};
+    void *f[] = {p->X, p->U, p->QKV, p->heads, p->S, p->Hm, p->P, p->pos};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         fmr_free(f[i]);
+    if (p->Ub != p->U) fmr_free(p->Ub);
+    if (p->Sb != p->S) fmr_free(p->Sb);
     free(p);
 }
 
@@ -252,6 +259,14 @@ fmr_err fmr_encoder_set_precision(fmr_encoder *e, fmr_precision p)
 {
     if (p != FMR_PREC_F32 && p != FMR_PREC_BF16)
         return fmr_error(FMR_ERR_ARG, "unknown precision %d", (int)p);
+    if (p == FMR_PREC_BF16 && !fmr_cpu_has_bf16()) {
+        /* one line, once per process; the encoder stays f32 and reports f32 */
+        static int said;
+        if (!said++)
+            fmr_warn("bf16 requested, but this CPU has no AVX512-BF16/AMX (oneDNN ISA %s): using f32",
+                    fmr_cpu_isa_name());
+        p = FMR_PREC_F32;
+    }
     if (p == e->prec) return FMR_OK;
     for (plan *q = e->plans, *n; q; q = n)
         n = q->next, free_plan(q);
@@ -260,6 +275,16 @@ fmr_err fmr_encoder_set_precision(fmr_encoder *e, fmr_precision p)
     e->plans = NULL, e->packs = NULL;
     e->prec = p;
     return FMR_OK;
+}
+
+fmr_precision fmr_encoder_get_precision(const fmr_encoder *e)
+{
+    return e->prec;
+}
+
+const char *fmr_precision_name(fmr_precision p)
+{
+    return p == FMR_PREC_BF16 ? "bf16" : "f32";
 }
 
 fmr_err fmr_encoder_tokens(const fmr_encoder *e, int h, int w, int *tokens)
@@ -441,23 +466,36 @@ static fmr_err get_packset(fmr_encoder *e, plan *p)
 
 static fmr_err attr_new(const fmr_encoder *e, dnnl_primitive_attr_t *a)
 {
+    (void)e; /* bf16 is chosen by the operands' data types (adt), not by an fpmath mode:
+              * oneDNN 2.6 ignores fpmath_mode_bf16 for f32 matmuls on AVX512-BF16 */
     FMR_DNNL(dnnl_primitive_attr_create(a), "create primitive attributes");
-    if (e->prec == FMR_PREC_BF16)
-        FMR_DNNL(dnnl_primitive_attr_set_fpmath_mode(*a, dnnl_fpmath_mode_bf16), "set bf16 math");
     return FMR_OK;
 }
 
-/* Linear layer (m, k) x (k, n) + bias with optional activation and residual sum. */
+/* The data type of the matmul operands. */
+static dnnl_data_type_t adt(const fmr_encoder *e)
+{
+    return e->prec == FMR_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+static size_t asz(const fmr_encoder *e)
+{
+    return e->prec == FMR_PREC_BF16 ? 2 : 4;
+}
+
+/* Linear layer (m, k) x (k, n) + bias with optional activation and residual sum. Source and
+ * weights have the activation type; the destination is f32 for the residual stream (residual
+ * set), else the activation type (the next matmul's operand). */
 static fmr_err make_linear(fmr_encoder *e, fmr_prim *pr, dnnl_dim_t m, dnnl_dim_t k, dnnl_dim_t n,
                            int act, int residual, const char *what)
 {
     dnnl_memory_desc_t src, wei, bias, dst;
     const dnnl_dim_t ds[2] = {m, k}, dw[2] = {k, n}, db[2] = {1, n}, dd[2] = {m, n};
-    FMR_TRY(fmr_md_dense(&src, 2, ds));
-    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 2, dw, dnnl_f32, dnnl_format_tag_any),
+    FMR_TRY(fmr_md_dense_dt(&src, 2, ds, adt(e)));
+    FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 2, dw, adt(e), dnnl_format_tag_any),
              "describe weights");
     FMR_TRY(fmr_md_dense(&bias, 2, db));
-    FMR_TRY(fmr_md_dense(&dst, 2, dd));
+    FMR_TRY(fmr_md_dense_dt(&dst, 2, dd, residual ? dnnl_f32 : adt(e)));
     dnnl_matmul_desc_t d;
     FMR_DNNL(dnnl_matmul_desc_init(&d, &src, &wei, &bias, &dst), what);
     dnnl_primitive_attr_t attr;
@@ -493,6 +531,14 @@ static fmr_err alloc_f(float **p, size_t n)
               : fmr_error(FMR_ERR_NOMEM, "out of memory (%zu floats of encoder activations)", n);
 }
 
+/* n values of the activation type */
+static fmr_err alloc_a(const fmr_encoder *e, void **p, size_t n)
+{
+    *p = falloc((n ? n : 1) * asz(e));
+    return *p ? FMR_OK
+              : fmr_error(FMR_ERR_NOMEM, "out of memory (%zu values of encoder activations)", n);
+}
+
 static fmr_err build_plan(fmr_encoder *e, plan *p)
 {
     const int D = e->cfg.width, H = e->cfg.heads, Mh = e->cfg.mlp, P = e->cfg.patch;
@@ -514,18 +560,18 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
                                                                       p->w,
                                                                       1};
         FMR_TRY(fmr_md_strided(&src6, 6, d6, s6));
-        FMR_TRY(fmr_md_dense(&dst6, 6, d6));
+        FMR_TRY(fmr_md_dense_dt(&dst6, 6, d6, adt(e)));
         FMR_DNNL(
             dnnl_reorder_primitive_desc_create(&p->conv.pd, &src6, e->eng, &dst6, e->eng, NULL),
             "plan the patch gather");
         FMR_DNNL(dnnl_primitive_create(&p->conv.p, p->conv.pd), "create the patch gather");
-        FMR_TRY(alloc_f(&p->P, (size_t)(b * g * K)));
+        FMR_TRY(alloc_a(e, &p->P, (size_t)(b * g * K)));
         FMR_TRY(fmr_mem(&p->m_pix, &src6, e->eng, NULL));
         FMR_TRY(fmr_mem(&p->m_P, &dst6, e->eng, p->P));
         const dnnl_dim_t ds[3] = {b, g, K}, dw[3] = {1, K, D}, db[3] = {1, 1, D}, dd[3] = {b, g, D},
                          sd[3] = {n * D, D, 1};
-        FMR_TRY(fmr_md_dense(&src, 3, ds));
-        FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 3, dw, dnnl_f32, dnnl_format_tag_any),
+        FMR_TRY(fmr_md_dense_dt(&src, 3, ds, adt(e)));
+        FMR_DNNL(dnnl_memory_desc_init_by_tag(&wei, 3, dw, adt(e), dnnl_format_tag_any),
                  "describe patch weights");
         FMR_TRY(fmr_md_dense(&bias, 3, db));
         FMR_TRY(fmr_md_strided(&dst, 3, dd, sd));
@@ -570,6 +616,20 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         FMR_TRY(fmr_mem(&p->m_X, &md, e->eng, p->X));
         FMR_TRY(alloc_f(&p->U, (size_t)(m * D)));
         FMR_TRY(fmr_mem(&p->m_U, &md, e->eng, p->U));
+        /* the matmul operand Ub: U itself in f32; in bf16 a converting copy (oneDNN 2.6's
+         * LayerNorm has one data type for source and destination, and the statistics and the
+         * residual stream stay f32) */
+        dnnl_memory_desc_t mb;
+        FMR_TRY(fmr_md_dense_dt(&mb, 2, dx, adt(e)));
+        if (e->prec == FMR_PREC_BF16) {
+            FMR_DNNL(dnnl_reorder_primitive_desc_create(&p->cvt.pd, &md, e->eng, &mb, e->eng, NULL),
+                     "plan the bf16 conversion");
+            FMR_DNNL(dnnl_primitive_create(&p->cvt.p, p->cvt.pd), "create the bf16 conversion");
+            FMR_TRY(alloc_a(e, &p->Ub, (size_t)(m * D)));
+        } else {
+            p->Ub = p->U;
+        }
+        FMR_TRY(fmr_mem(&p->m_Ub, &mb, e->eng, p->Ub));
         dnnl_memory_desc_t vd;
         FMR_TRY(fmr_md_dense(&vd, 1, dv));
         FMR_TRY(fmr_mem(&p->m_lnw, &vd, e->eng, NULL));
@@ -583,17 +643,18 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         dnnl_memory_desc_t bd;
         const dnnl_dim_t d1[2] = {1, D}, d3[2] = {1, 3 * D}, dm[2] = {1, Mh}, dq[2] = {m, 3 * D},
                          dh[2] = {m, Mh};
+        (void)bd;
         FMR_TRY(fmr_md_dense(&bd, 2, d1));
         FMR_TRY(fmr_mem(&p->m_bD, &bd, e->eng, NULL));
         FMR_TRY(fmr_md_dense(&bd, 2, d3));
         FMR_TRY(fmr_mem(&p->m_b3D, &bd, e->eng, NULL));
         FMR_TRY(fmr_md_dense(&bd, 2, dm));
         FMR_TRY(fmr_mem(&p->m_bM, &bd, e->eng, NULL));
-        FMR_TRY(alloc_f(&p->QKV, (size_t)(m * 3 * D)));
-        FMR_TRY(fmr_md_dense(&bd, 2, dq));
+        FMR_TRY(alloc_a(e, &p->QKV, (size_t)(m * 3 * D)));
+        FMR_TRY(fmr_md_dense_dt(&bd, 2, dq, adt(e)));
         FMR_TRY(fmr_mem(&p->m_QKV, &bd, e->eng, p->QKV));
-        FMR_TRY(alloc_f(&p->Hm, (size_t)(m * Mh)));
-        FMR_TRY(fmr_md_dense(&bd, 2, dh));
+        FMR_TRY(alloc_a(e, &p->Hm, (size_t)(m * Mh)));
+        FMR_TRY(fmr_md_dense_dt(&bd, 2, dh, adt(e)));
         FMR_TRY(fmr_mem(&p->m_Hm, &bd, e->eng, p->Hm));
     }
     /* attention */
@@ -601,25 +662,26 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         const dnnl_dim_t hd = 64, bh = b * H * n * hd;
         const dnnl_dim_t d5[5] = {3, b, H, n, hd}, s5[5] = {D, n * 3 * D, hd, 3 * D, 1};
         dnnl_memory_desc_t src5, dst5;
-        FMR_TRY(fmr_md_strided(&src5, 5, d5, s5));
-        FMR_TRY(fmr_md_dense(&dst5, 5, d5));
+        FMR_TRY(fmr_md_strided_dt(&src5, 5, d5, s5, adt(e)));
+        FMR_TRY(fmr_md_dense_dt(&dst5, 5, d5, adt(e)));
         FMR_DNNL(
             dnnl_reorder_primitive_desc_create(&p->split.pd, &src5, e->eng, &dst5, e->eng, NULL),
             "plan the head split");
         FMR_DNNL(dnnl_primitive_create(&p->split.p, p->split.pd), "create the head split");
-        FMR_TRY(alloc_f(&p->heads, (size_t)(3 * bh)));
+        FMR_TRY(alloc_a(e, &p->heads, (size_t)(3 * bh)));
         FMR_TRY(fmr_mem(&p->m_qkv5, &src5, e->eng, p->QKV));
         FMR_TRY(fmr_mem(&p->m_heads, &dst5, e->eng, p->heads));
 
-        dnnl_memory_desc_t q, kt, s, v, o;
+        dnnl_memory_desc_t q, kt, s, sb, v, o;
         const dnnl_dim_t dq[4] = {b, H, n, hd}, dk[4] = {b, H, hd, n},
                          sk[4] = {H * n * hd, n * hd, 1, hd}, dsc[4] = {b, H, n, n},
                          so[4] = {n * D, hd, D, 1};
-        FMR_TRY(fmr_md_dense(&q, 4, dq));
-        FMR_TRY(fmr_md_strided(&kt, 4, dk, sk));
+        FMR_TRY(fmr_md_dense_dt(&q, 4, dq, adt(e)));
+        FMR_TRY(fmr_md_strided_dt(&kt, 4, dk, sk, adt(e)));
         FMR_TRY(fmr_md_dense(&s, 4, dsc));
-        FMR_TRY(fmr_md_dense(&v, 4, dq));
-        FMR_TRY(fmr_md_strided(&o, 4, dq, so));
+        FMR_TRY(fmr_md_dense_dt(&sb, 4, dsc, adt(e)));
+        FMR_TRY(fmr_md_dense_dt(&v, 4, dq, adt(e)));
+        FMR_TRY(fmr_md_strided_dt(&o, 4, dq, so, adt(e)));
         dnnl_matmul_desc_t d;
         FMR_DNNL(dnnl_matmul_desc_init(&d, &q, &kt, NULL, &s), "describe attention scores");
         dnnl_primitive_attr_t attr;
@@ -632,20 +694,28 @@ static fmr_err build_plan(fmr_encoder *e, plan *p)
         FMR_TRY(err);
         dnnl_softmax_v2_desc_t sd;
         FMR_DNNL(dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference,
-                                                   dnnl_softmax_accurate, &s, &s, 3),
+                                                   dnnl_softmax_accurate, &s, &sb, 3),
                  "describe softmax");
         FMR_TRY(fmr_prim_create(&p->softmax, &sd, NULL, e->eng, "create softmax"));
-        FMR_DNNL(dnnl_matmul_desc_init(&d, &s, &v, NULL, &o), "describe attention values");
+        FMR_DNNL(dnnl_matmul_desc_init(&d, &sb, &v, NULL, &o), "describe attention values");
         FMR_TRY(attr_new(e, &attr));
         err = fmr_prim_create(&p->pv, &d, attr, e->eng, "create attention values");
         dnnl_primitive_attr_destroy(attr);
         FMR_TRY(err);
         FMR_TRY(alloc_f(&p->S, (size_t)(b * H * n * n)));
-        FMR_TRY(fmr_mem(&p->m_Q, &q, e->eng, p->heads));
-        FMR_TRY(fmr_mem(&p->m_Kt, &kt, e->eng, p->heads + bh));
-        FMR_TRY(fmr_mem(&p->m_V, &v, e->eng, p->heads + 2 * bh));
+        if (e->prec == FMR_PREC_BF16)
+            FMR_TRY(alloc_a(e, &p->Sb, (size_t)(b * H * n * n)));
+        else
+            p->Sb = p->S; /* f32: softmax in place */
+        char *hp = p->heads;
+        const size_t es = asz(e);
+        FMR_TRY(fmr_mem(&p->m_Q, &q, e->eng, hp));
+        FMR_TRY(fmr_mem(&p->m_Kt, &kt, e->eng, hp + bh * es));
+        FMR_TRY(fmr_mem(&p->m_V, &v, e->eng, hp + 2 * bh * es));
         FMR_TRY(fmr_mem(&p->m_S, &s, e->eng, p->S));
-        FMR_TRY(fmr_mem(&p->m_O, &o, e->eng, p->U)); /* O reuses U: LN1's output is dead by then */
+        FMR_TRY(fmr_mem(&p->m_Sb, &sb, e->eng, p->Sb));
+        /* O reuses Ub: LN1's output is dead by then */
+        FMR_TRY(fmr_mem(&p->m_O, &o, e->eng, p->Ub));
     }
     FMR_TRY(get_packset(e, p));
     /* position rows for this grid (DINOv2: resampled from its table) and the class row */
@@ -677,6 +747,14 @@ static fmr_err get_plan(fmr_encoder *e, int b, int h, int w, plan **out)
     }
     p->next = e->plans, e->plans = p;
     *out = p;
+    return FMR_OK;
+}
+
+fmr_err fmr_encoder_impl(fmr_encoder *e, int b, int h, int w, const char **impl)
+{
+    plan *p;
+    FMR_TRY(get_plan(e, b, h, w, &p));
+    *impl = fmr_prim_impl(&p->fc1);
     return FMR_OK;
 }
 
@@ -712,28 +790,38 @@ static fmr_err run_linear(const fmr_encoder *e, const fmr_prim *pr, dnnl_memory_
     return fmr_prim_run(pr, e->strm, 4, a, what);
 }
 
+/* U (f32) -> Ub, the matmul operand (bf16 only; in f32 they are one buffer). */
+static fmr_err to_operand(const fmr_encoder *e, const plan *p)
+{
+    if (!p->cvt.p) return FMR_OK;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, p->m_U}, {DNNL_ARG_TO, p->m_Ub}};
+    return fmr_prim_run(&p->cvt, e->strm, 2, a, "convert to bf16");
+}
+
 static fmr_err run_block(fmr_encoder *e, plan *p, int i)
 {
     const block_params *bp = &e->blk[i];
     const packset *k = p->pk;
     FMR_TRY(run_ln(e, p, p->m_X, p->m_U, bp->ln1_w, bp->ln1_b));
-    FMR_TRY(run_linear(e, &p->qkv, p->m_U, k->qkv[i], p->m_b3D, bp->qkv_b, p->m_QKV,
+    FMR_TRY(to_operand(e, p));
+    FMR_TRY(run_linear(e, &p->qkv, p->m_Ub, k->qkv[i], p->m_b3D, bp->qkv_b, p->m_QKV,
                        "run the qkv projection"));
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, p->m_qkv5}, {DNNL_ARG_TO, p->m_heads}};
     FMR_TRY(fmr_prim_run(&p->split, e->strm, 2, r, "split heads"));
     dnnl_exec_arg_t s[3] = {
         {DNNL_ARG_SRC, p->m_Q}, {DNNL_ARG_WEIGHTS, p->m_Kt}, {DNNL_ARG_DST, p->m_S}};
     FMR_TRY(fmr_prim_run(&p->score, e->strm, 3, s, "run attention scores"));
-    dnnl_exec_arg_t sm[2] = {{DNNL_ARG_SRC, p->m_S}, {DNNL_ARG_DST, p->m_S}};
+    dnnl_exec_arg_t sm[2] = {{DNNL_ARG_SRC, p->m_S}, {DNNL_ARG_DST, p->m_Sb}};
     FMR_TRY(fmr_prim_run(&p->softmax, e->strm, 2, sm, "run softmax"));
     dnnl_exec_arg_t pv[3] = {
-        {DNNL_ARG_SRC, p->m_S}, {DNNL_ARG_WEIGHTS, p->m_V}, {DNNL_ARG_DST, p->m_O}};
+        {DNNL_ARG_SRC, p->m_Sb}, {DNNL_ARG_WEIGHTS, p->m_V}, {DNNL_ARG_DST, p->m_O}};
     FMR_TRY(fmr_prim_run(&p->pv, e->strm, 3, pv, "run attention values"));
-    FMR_TRY(run_linear(e, &p->proj, p->m_U, k->o[i], p->m_bD, bp->o_b, p->m_X,
+    FMR_TRY(run_linear(e, &p->proj, p->m_Ub, k->o[i], p->m_bD, bp->o_b, p->m_X,
                        "run the attention output projection"));
     FMR_TRY(run_ln(e, p, p->m_X, p->m_U, bp->ln2_w, bp->ln2_b));
+    FMR_TRY(to_operand(e, p));
     FMR_TRY(
-        run_linear(e, &p->fc1, p->m_U, k->fc1[i], p->m_bM, bp->fc1_b, p->m_Hm, "run the MLP fc1"));
+        run_linear(e, &p->fc1, p->m_Ub, k->fc1[i], p->m_bM, bp->fc1_b, p->m_Hm, "run the MLP fc1"));
     FMR_TRY(
         run_linear(e, &p->fc2, p->m_Hm, k->fc2[i], p->m_bD, bp->fc2_b, p->m_X, "run the MLP fc2"));
     return FMR_OK;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fmrecon/cfl.h"
+#include "fmrecon/encoder.h"
 #include "fmrecon/log.h"
 #include "fmrecon/sched.h"
 #include "recon/provenance.h"
@@ -62,6 +63,9 @@ static fmr_err write_header(pipeline *p, MPI_Comm comm, const char *in_path, con
         free(d);
         if (obj) cJSON_AddItemToObject(par, "method_parameters", obj);
     }
+    if (!strcmp(p->m->name, "unrolled")) /* what ran, not what was asked for */
+        cJSON_AddStringToObject(par, "precision",
+                                opt->params.bf16 && fmr_cpu_has_bf16() ? "bf16" : "f32");
     char *json = cJSON_PrintUnformatted(par);
     cJSON_Delete(par);
     if (!json) return fmr_error(FMR_ERR_NOMEM, "cannot format parameters");

@@ -1,5 +1,6 @@
 """The same reconstruction on 1, 2 and 3 ranks (oversubscribed): one shared output, every item
 exactly once, identical to the serial result; the simulator gives the same file on any rank count."""
+import json
 import os
 
 import h5py
@@ -78,7 +79,8 @@ class MpiRecon(common.TmpCase):
     def test_unrolled_on_many_ranks(self):
         """The unrolled network (tiny random encoder + random bundle) on P = 2, 3, 4 ranks, with
         coil groups (K = 2 at P = 2, 4), slab mode and the dynamic schedule, equals the serial run
-        to 1e-5."""
+        to 1e-5; in a coil group only the leader spends time in encoder and decoder (bench scaling's
+        per-rank times)."""
         import sys
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
         import make_random_encoder as mre
@@ -105,6 +107,15 @@ class MpiRecon(common.TmpCase):
                 par = f["reconstruction"][()]
             rel = np.linalg.norm(par - serial) / np.linalg.norm(serial)
             self.assertLess(rel, 1e-5, f"P={p} {extra}: relative difference {rel:.2e}")
+        # within a coil group only the leader runs encoder and decoder (and broadcasts the result)
+        js = self.path("scaling.json")
+        run("bench", "scaling", "--method", "unrolled", "--coil-ranks", "2", "--frames", "2", "--slices", "1",
+            "--coils", "4", "--matrix", "64x48", "--cg-iters", "5", "--model", bundle, "--weights", enc,
+            "--dir", self.path(""), "--json", js, mpi=2)
+        with open(js) as f:
+            ranks = json.load(f)["ranks"]
+        self.assertGreater(ranks[0]["encoder"] + ranks[0]["decoder"], 0)
+        self.assertEqual(ranks[1]["encoder"] + ranks[1]["decoder"], 0, ranks)
 
 
 if __name__ == "__main__":
