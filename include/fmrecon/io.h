@@ -103,6 +103,10 @@ fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int 
  * as FMR_C64, real numbers as FMR_F32. For coil maps (--sens) and tests. */
 fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out);
 
+/* SHA-256 of a whole file as 64 lowercase hex digits (OpenSSL); cohort markers certify inputs,
+ * outputs, bundles and weights with it. */
+fmr_err fmr_sha256_file(const char *path, char hex[65]);
+
 /* Writes an 8-bit grey PNG (rows x cols, row-major) via a temporary name and rename. */
 fmr_err fmr_png_write_gray(const char *path, size_t rows, size_t cols, const unsigned char *pixels);
 

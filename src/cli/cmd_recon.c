@@ -63,11 +63,12 @@ static const char *help =
     "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
     "                            by default k-space is prewhitened with their covariance\n"
     "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
+    "      --check-options  only check the options (no file is read or written)\n"
     "  -h, --help         this text\n";
 
-fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
-{
-    static const struct option lo[] = {{"output", required_argument, 0, 'o'},
+/* File scope: the cohort's manifest schema checks recon options against this same table. */
+const char fmr_recon_shortopts[] = ":o:m:qvh";
+const struct option fmr_recon_longopts[] = {{"output", required_argument, 0, 'o'},
                                        {"method", required_argument, 0, 'm'},
                                        {"complex", no_argument, 0, 'c'},
                                        {"batch", required_argument, 0, 'b'},
@@ -96,17 +97,22 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
                                        {"coil-ranks", required_argument, 0, 1012},
                                        {"schedule", required_argument, 0, 1013},
         {"fft-slabs", no_argument, 0, 1014},
+                                       {"check-options", no_argument, 0, 1099},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
+
+fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
+{
+    const struct option *lo = fmr_recon_longopts;
     fmr_recon_options opt;
     fmr_recon_options_defaults(&opt);
     opt.argv_line = cli->argv_line;
     fmr_method_params *mp = &opt.params;
     const char *out = NULL;
     long batch = 8, v;
-    int c;
+    int c, check_only = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:m:qvh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, fmr_recon_shortopts, lo, NULL)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;
@@ -203,6 +209,9 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 'v':
             fmr_log_set_level(FMR_LOG_VERBOSE);
             break;
+        case 1099:
+            check_only = 1;
+            break;
         case 'h':
             fmr_cli_help(cli, help);
             return FMR_OK;
@@ -222,6 +231,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
                      m == fmr_method_list() ? "" : ", ", (*m)->name);
         return fmr_error(FMR_ERR_ARG, "unknown method '%s' (available: %s)", opt.method, names);
     }
+    if (check_only) return FMR_OK;
     fmr_recon_stats st;
     FMR_TRY(fmr_recon_file(cli->comm, argv[optind], out, &opt, &st));
     fmr_info("recon: %zu items with %s on %d rank%s in %.2f s -> %s", st.items, opt.method,
