@@ -516,8 +516,12 @@ fmr_err cohort_manifest_load(fmr_cli *cli, const char *path, cohort_manifest *m)
     m->crop = FMR_EVAL_FASTMRI;
     const char *crop = opt_value(&m->evaluate, "crop");
     if (crop) {
-        fmr_err err = fmr_eval_parse_crop(crop, &m->crop);
-        if (err) return fmr_error(FMR_ERR_FORMAT, "%s: \"evaluate\": %s", path, fmr_error_message());
+        if (fmr_eval_parse_crop(crop, &m->crop)) {
+            char *msg = strdup(fmr_error_message());
+            fmr_err err = fmr_error(FMR_ERR_FORMAT, "%s: \"evaluate\": %s", path, msg ? msg : "bad --crop");
+            free(msg);
+            return err;
+        }
     }
     m->crop_name = m->crop == FMR_EVAL_CMRXRECON ? "cmrxrecon" : "fastmri";
 
