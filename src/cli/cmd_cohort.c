@@ -259,6 +259,7 @@ static fmr_err do_subject(fmr_cli *cli, const cohort_manifest *m, const cohort_s
     if (cli->rank == 0 && !err) {
         const char *ps[] = {output, marker, failed, logp, work};
         for (int k = 0; k < 5 && !err; k++) err = no_symlink(ps[k]);
+        if (!err && !s->have_sha) err = fmr_error(FMR_ERR_IO, "%s: subject %s's input is not a readable regular file", s->input, s->id);
         if (!err) unlink(marker), unlink(failed), unlink(output); /* partial or stale: redo */
     }
     err = bcast_error(cli, err);
@@ -401,16 +402,11 @@ static fmr_err check_changed(const cohort_manifest *m, long si, long sn, int red
     fmr_err err = FMR_OK;
     for (size_t k = (size_t)si; k < m->n && !err; k += (size_t)sn) {
         cohort_subject *s = &m->subs[k];
+        /* an unreadable input fails that subject at its turn (do_subject), not the whole run */
         struct stat st;
-        const int bad = stat(s->input, &st) != 0;
-        if (bad || !S_ISREG(st.st_mode)) {
-            err = fmr_error(FMR_ERR_IO, "%s: subject %s's input is not a readable file (%s)", s->input, s->id,
-                            bad ? strerror(errno) : "not a regular file");
-            break;
-        }
-        err = fmr_sha256_file(s->input, s->input_sha256);
-        s->have_sha = !err;
-        cJSON *mk = err ? NULL : cohort_marker_read(m, s);
+        s->have_sha = stat(s->input, &st) == 0 && S_ISREG(st.st_mode) && fmr_sha256_file(s->input, s->input_sha256) == FMR_OK;
+        fmr_error_clear();
+        cJSON *mk = s->have_sha ? cohort_marker_read(m, s) : NULL;
         if (mk) {
             const cJSON *ish = cJSON_GetObjectItemCaseSensitive(mk, "input_sha256");
             char *d = cohort_settings_diff(cJSON_GetObjectItemCaseSensitive(mk, "settings"), m->settings,
