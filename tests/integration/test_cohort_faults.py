@@ -301,13 +301,16 @@ class Faults(common.TmpCase):
             self.assertEqual(self.count(sid, "done"), 1 if sid == "subject_000" else 2, sid)
 
     def test_two_processes_one_manifest(self):
-        man = self.make(n=6, matrix="64x64", frames=4, cg=50)
+        man = self.make(n=6)
         a, b = self.start(man, "-q"), self.start(man, "-q")
         ea, eb = a.communicate(timeout=300)[1], b.communicate(timeout=300)[1]
         self.assertEqual((a.returncode, b.returncode), (0, 0), ea + eb)
         self.audit(once=True)
         for sid in self.ids:
             self.assertEqual(self.count(sid, "start"), 1, sid)  # never started twice
+        # both really worked (the start lines name the pid): the work was shared, not serialised
+        pids = {l.split("pid ")[-1].rstrip(")") for sid in self.ids for l in self.log(sid).splitlines() if " start " in l}
+        self.assertEqual(pids, {str(a.pid), str(b.pid)})
         with open(os.path.join(self.out, "summary.json")) as f:
             self.assertEqual(json.load(f)["done"], 6)
 
