@@ -112,6 +112,7 @@ fmr_err fmr_h5_read_floats(const char *path, const char *name, int maxdims, int 
  * as FMR_C64, real numbers as FMR_F32. For coil maps (--sens) and tests. */
 fmr_err fmr_h5_read_array(const char *path, const char *name, fmr_array **out);
 
+
 /* Refuses an output path that is not a regular file (device node, pipe, socket, directory) or that
  * is the same file (inode, also through hard or symbolic links) as one of inputs[0..n) or as any
  * file this process has read as input. Every writer calls it before creating its output. */

@@ -31,6 +31,10 @@ typedef struct fmr_mask_spec {
     long acs;               /* centre lines; < 0: from center_fraction (fastMRI) or the default */
     double center_fraction; /* fastMRI: used when acs < 0 (0: 0.08 for R < 8, else 0.04) */
     unsigned long long seed;
+    /* fmr_undersample_file on an input that is already undersampled: 0 refuses it; 1 proceeds
+     * only when this mask keeps a subset of the input's acquired lines (a mask that needs lines
+     * the input lacks would make the effective R silently larger than the nominal one). */
+    int allow_subset;
 } fmr_mask_spec;
 
 /* Parses "random", "equispaced", "equispaced_fraction", "uniform", "ktuniform", "ktgaussian". */

@@ -2,11 +2,13 @@
 #ifndef FMR_CLI_H
 #define FMR_CLI_H
 
+#include <getopt.h>
 #include <mpi.h>
 #include <stddef.h>
 
 #include "fmrecon/error.h"
 #include "fmrecon/geometry.h"
+#include "fmrecon/metrics.h"
 
 typedef struct fmr_cli {
     MPI_Comm comm;
@@ -31,6 +33,14 @@ fmr_err fmr_cmd_maps(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_cohort(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_export(fmr_cli *cli, int argc, char **argv);
 fmr_err fmr_cmd_plan(fmr_cli *cli, int argc, char **argv);
+
+/* The option tables of the commands a cohort manifest configures (their getopt_long tables and
+ * optstrings), so the manifest schema cannot drift from the commands. recon and undersample take
+ * --check-options: parse and check every option, then stop before reading anything. */
+extern const struct option fmr_recon_longopts[], fmr_undersample_longopts[], fmr_eval_longopts[];
+extern const char fmr_recon_shortopts[], fmr_undersample_shortopts[], fmr_eval_shortopts[];
+/* eval's --crop values ("cmrxrecon", "none": fastMRI rules). */
+fmr_err fmr_eval_parse_crop(const char *text, fmr_eval_mode *mode);
 
 /* Option value parsers: the message names the option and the offending text. */
 fmr_err fmr_opt_size(const char *opt, const char *text, size_t lo, size_t hi, size_t *out);

@@ -1,12 +1,12 @@
-/* fmrecon cohort MANIFEST: a whole retrospective cohort, resumable and preemption-safe.
- * A subject is done only when its output exists and matches the completion marker written
- * after it (size and SHA-256); a rerun skips done subjects and redoes everything else. Inside a
- * SLURM job array each task takes its shard from the array variables. */
-#include <cjson/cJSON.h>
+/* fmrecon cohort MANIFEST: a whole retrospective cohort, resumable, preemption-safe and exact.
+ * A subject is done only when its marker certifies the current settings (options, evaluation
+ * rules, bundle/weight hashes, fmrecon version), the input's SHA-256 and the output's size and
+ * SHA-256. A subject is worked on only under its lock (OUT/locks/ID.lock, flock), so concurrent
+ * runs on one manifest never do a subject twice nor remove each other's files. Inside a SLURM job
+ * array each task takes its shard from the array variables. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <glob.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,239 +18,88 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cohort.h"
 #include "fmrecon/files.h"
+#include "fmrecon/io.h"
 #include "fmrecon/log.h"
+#include "fmrecon/mask.h"
 #include "fmrecon/metrics.h"
 #include "fmrecon/recon.h"
 #include "fmrecon/sched.h"
 
 static const char *help =
-    "usage: fmrecon cohort MANIFEST.json [--shard i/n] [--summary-only] [-q]\n\n"
-    "Reconstructs every subject a manifest lists (format: docs/cohorts.md; examples in jobs/;\n"
-    "relative paths are relative to the manifest's folder),\n"
-    "with all ranks of the job on each subject. Resumable and exact: a subject is done when its\n"
-    "output matches its completion marker (OUT/markers/ID.json: size and SHA-256); reruns skip\n"
-    "done subjects and redo partial ones. Shards: --shard i/n, or inside a SLURM job array\n"
-    "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT; subject k belongs\n"
-    "to shard k mod n. On SIGTERM or SIGUSR1 the current subject is finished, the state recorded\n"
-    "and fmrecon exits with status 3 (work remains: the job script may `scontrol requeue`).\n"
-    "Writes OUT/summary.csv and OUT/summary.json (status, timings, metrics per subject) and\n"
-    "per-subject logs OUT/logs/ID.log.\n\n"
+    "usage: fmrecon cohort MANIFEST.json [--shard i/n] [--redo-changed] [--summary-only] [-q]\n\n"
+    "Reconstructs every subject a manifest lists (format and schema: docs/cohorts.md; examples in\n"
+    "jobs/; relative paths are relative to the manifest's folder), with all ranks of the job on\n"
+    "each subject. The manifest is checked completely first: an unknown key or option is an error\n"
+    "naming the nearest valid one; OUT/manifest.effective.json records it after defaults.\n"
+    "Exact: a subject is done when its marker (OUT/markers/ID.json) certifies the input's SHA-256,\n"
+    "the settings (undersample, recon and evaluate options, bundle and weight hashes, fmrecon\n"
+    "version) and the output's size and SHA-256. Reruns skip done subjects and redo partial ones;\n"
+    "subjects done with other settings stop the run before anything is done (--redo-changed redoes\n"
+    "them). Each subject is done under a lock (OUT/locks/ID.lock): concurrent runs on one manifest\n"
+    "share the work. Temporary files of killed runs are removed by the next run.\n"
+    "Shards: --shard i/n, or inside a SLURM job array (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN)\n"
+    "of SLURM_ARRAY_TASK_COUNT; subject k belongs to shard k mod n. On SIGTERM, SIGUSR1, SIGINT or\n"
+    "SIGHUP the current subject is finished, the state and summary written and fmrecon exits with\n"
+    "status 3 (work remains: the job script may `scontrol requeue`); a second SIGINT stops at once.\n"
+    "Writes OUT/summary.csv, summary.json, summary.md (per subject: status, method, mask, nominal\n"
+    "and effective R, crop rule, PSNR, SSIM, NMSE, timings, output relative to OUT) and\n"
+    "OUT/summary_stats.csv (mean, median, IQR per metric), and per-subject logs OUT/logs/ID.log.\n\n"
     "  --shard i/n       this process's shard (overrides the SLURM array variables)\n"
+    "  --redo-changed    redo subjects whose markers certify other settings or another input\n"
     "  --summary-only    only rewrite the summary from the markers\n"
     "  -q, --quiet       no progress\n"
     "  -h, --help        this text\n";
 
-
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
 {
+    /* a second Ctrl-C means "now": the default action (a rerun cleans what is left) */
+    if (sig == SIGINT && stop_requested) {
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
     stop_requested = sig;
 }
 
-typedef struct {
-    char id[256];
-    char input[4096];
-} subject;
-
-typedef struct {
-    cJSON *root;
-    const char *path, *name, *out;
-    char outbuf[4096];
-    subject *subs;
-    size_t n;
-    cJSON *recon_args, *undersample;
-    int evaluate;
-} manifest;
-
-static void manifest_free(manifest *m)
+/* Rank 0 decided err; every rank returns the same error and text (main prints it once). */
+static fmr_err bcast_error(fmr_cli *cli, fmr_err err)
 {
-    free(m->subs);
-    cJSON_Delete(m->root);
+    int code = (int)err;
+    MPI_Bcast(&code, 1, MPI_INT, 0, cli->comm);
+    if (!code) return FMR_OK;
+    char msg[4096] = "";
+    if (cli->rank == 0) snprintf(msg, sizeof msg, "%s", fmr_error_message());
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, cli->comm);
+    return fmr_error((fmr_err)code, "%s", msg);
 }
 
-static fmr_err add_subject(manifest *m, const char *id, const char *input)
+/* Runs a CLI command with argv built from fixed words and normalised options. */
+static fmr_err run_cmd(fmr_cli *cli, fmr_cmd_fn fn, const char *const *words, int nw, const cohort_opts *extra)
 {
-    subject *s = realloc(m->subs, (m->n + 1) * sizeof *s);
-    if (!s) return fmr_error(FMR_ERR_NOMEM, "out of memory (subjects)");
-    m->subs = s;
-    snprintf(s[m->n].id, sizeof s[m->n].id, "%s", id);
-    snprintf(s[m->n].input, sizeof s[m->n].input, "%s", input);
-    for (char *c = s[m->n].id; *c; c++)
-        if (*c == '/' || *c == ' ') *c = '_';
-    m->n++;
-    return FMR_OK;
-}
-
-/* Subject id from a path: the file name without its extension. */
-static void id_of(const char *path, char *id, size_t n)
-{
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    snprintf(id, n, "%s", b);
-    char *dot = strrchr(id, '.');
-    if (dot && dot != id) *dot = 0;
-}
-
-static int cmp_subject(const void *a, const void *b) { return strcmp(((const subject *)a)->id, ((const subject *)b)->id); }
-
-static fmr_err manifest_load(const char *path, manifest *m)
-{
-    memset(m, 0, sizeof *m);
-    m->path = path;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fmr_error(FMR_ERR_IO, "%s: cannot open the manifest (%s)", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = len >= 0 && len < (1L << 26) ? malloc((size_t)len + 1) : NULL;
-    size_t got = text ? fread(text, 1, (size_t)len, f) : 0;
-    fclose(f);
-    if (!text || got != (size_t)len) {
-        free(text);
-        return fmr_error(FMR_ERR_IO, "%s: cannot read the manifest", path);
-    }
-    text[len] = 0;
-    m->root = cJSON_Parse(text);
-    if (!cJSON_IsObject(m->root)) {
-        /* where parsing stopped, as a line:column position (the error pointer is into text) */
-        const char *at = m->root ? text : cJSON_GetErrorPtr();
-        long line = 1, col = 1;
-        for (const char *q = text; at && q < at && *q; q++) *q == '\n' ? (line++, col = 1) : col++;
-        free(text);
-        return fmr_error(FMR_ERR_FORMAT, "%s: not a JSON object (parsing stopped at line %ld, column %ld)", path, line, col);
-    }
-    free(text);
-    const cJSON *name = cJSON_GetObjectItem(m->root, "name"), *out = cJSON_GetObjectItem(m->root, "output"),
-                *subs = cJSON_GetObjectItem(m->root, "subjects");
-    m->name = cJSON_IsString(name) ? name->valuestring : "cohort";
-    if (!cJSON_IsString(out)) return fmr_error(FMR_ERR_FORMAT, "%s: \"output\" (a folder) is missing", path);
-    if (!cJSON_IsArray(subs) || !cJSON_GetArraySize(subs))
-        return fmr_error(FMR_ERR_FORMAT, "%s: \"subjects\" must be a non-empty list of files, globs or {id, input}", path);
-    /* relative paths are relative to the manifest's folder */
-    char base[4096] = ".";
-    const char *sl = strrchr(path, '/');
-    if (sl) snprintf(base, sizeof base, "%.*s", (int)(sl - path), path);
-    const char *o = out->valuestring;
-    snprintf(m->outbuf, sizeof m->outbuf, "%s%s%s", o[0] == '/' ? "" : base, o[0] == '/' ? "" : "/", o);
-    m->out = m->outbuf;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, subs)
-    {
-        char pat[8192], id[256];
-        if (cJSON_IsString(e)) {
-            snprintf(pat, sizeof pat, "%s%s%s", e->valuestring[0] == '/' ? "" : base, e->valuestring[0] == '/' ? "" : "/",
-                     e->valuestring);
-            glob_t g;
-            int r = glob(pat, 0, NULL, &g);
-            if (r == GLOB_NOMATCH) {
-                globfree(&g);
-                return fmr_error(FMR_ERR_IO, "%s: subjects entry '%s' matches no file", path, e->valuestring);
-            }
-            for (size_t i = 0; r == 0 && i < g.gl_pathc; i++) {
-                id_of(g.gl_pathv[i], id, sizeof id);
-                fmr_err err = add_subject(m, id, g.gl_pathv[i]);
-                if (err) {
-                    globfree(&g);
-                    return err;
-                }
-            }
-            globfree(&g);
-        } else if (cJSON_IsObject(e) && cJSON_IsString(cJSON_GetObjectItem(e, "input"))) {
-            const char *in = cJSON_GetObjectItem(e, "input")->valuestring;
-            const cJSON *i = cJSON_GetObjectItem(e, "id");
-            snprintf(pat, sizeof pat, "%s%s%s", in[0] == '/' ? "" : base, in[0] == '/' ? "" : "/", in);
-            if (cJSON_IsString(i)) snprintf(id, sizeof id, "%s", i->valuestring);
-            else id_of(in, id, sizeof id);
-            FMR_TRY(add_subject(m, id, pat));
-        } else {
-            return fmr_error(FMR_ERR_FORMAT, "%s: a subjects entry is neither a path/glob nor {\"input\": ...}", path);
-        }
-    }
-    qsort(m->subs, m->n, sizeof *m->subs, cmp_subject);
-    for (size_t i = 1; i < m->n; i++)
-        if (!strcmp(m->subs[i].id, m->subs[i - 1].id))
-            return fmr_error(FMR_ERR_FORMAT, "%s: two subjects have the id '%s' (give explicit ids)", path, m->subs[i].id);
-    m->recon_args = cJSON_GetObjectItem(m->root, "recon");
-    if (m->recon_args && !cJSON_IsArray(m->recon_args))
-        return fmr_error(FMR_ERR_FORMAT, "%s: \"recon\" must be a list of fmrecon recon options", path);
-    m->undersample = cJSON_GetObjectItem(m->root, "undersample");
-    if (m->undersample && !cJSON_IsArray(m->undersample))
-        return fmr_error(FMR_ERR_FORMAT, "%s: \"undersample\" must be a list of fmrecon undersample options", path);
-    const cJSON *ev = cJSON_GetObjectItem(m->root, "evaluate");
-    m->evaluate = !ev || cJSON_IsTrue(ev);
-    return FMR_OK;
-}
-
-/* Runs a CLI command with argv built from fixed words and a JSON list of options. */
-static fmr_err run_cmd(fmr_cli *cli, fmr_cmd_fn fn, const char *const *words, int nw, const cJSON *extra)
-{
-    char *argv[256];
+    char **argv = calloc((size_t)nw + (size_t)extra->n + 1, sizeof *argv);
+    if (!argv) return fmr_error(FMR_ERR_NOMEM, "out of memory");
     int argc = 0;
-    for (int i = 0; i < nw && argc < 250; i++) argv[argc++] = (char *)words[i];
-    const cJSON *e;
-    if (extra)
-        cJSON_ArrayForEach(e, extra)
-        {
-            if (!cJSON_IsString(e)) return fmr_error(FMR_ERR_FORMAT, "manifest options must be strings");
-            if (argc < 250) argv[argc++] = e->valuestring;
-        }
-    argv[argc] = NULL;
+    for (int i = 0; i < nw; i++) argv[argc++] = (char *)words[i];
+    for (int i = 0; i < extra->n; i++) argv[argc++] = extra->v[i];
     optind = 0; /* getopt: a fresh parse */
     const int level = fmr_log_get_level(); /* a sub-command's -q must not silence the cohort */
     fmr_err err = fn(cli, argc, argv);
     fmr_log_set_level(level);
+    free(argv);
     return err;
-}
-
-static int file_size(const char *p, long long *size)
-{
-    struct stat st;
-    if (stat(p, &st) != 0) return 0;
-    *size = (long long)st.st_size;
-    return 1;
-}
-
-/* A subject is done when its marker exists and the output still has the marker's size and hash. */
-static int is_done(const char *marker, const char *output)
-{
-    FILE *f = fopen(marker, "rb");
-    if (!f) return 0;
-    char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    const cJSON *sz = cJSON_GetObjectItem(j, "bytes"), *sh = cJSON_GetObjectItem(j, "sha256");
-    long long have;
-    char hex[65];
-    int ok = cJSON_IsNumber(sz) && cJSON_IsString(sh) && file_size(output, &have) && have == (long long)sz->valuedouble &&
-             fmr_sha256_file(output, hex) == FMR_OK && !strcmp(hex, sh->valuestring);
-    cJSON_Delete(j);
-    return ok;
-}
-
-static fmr_err write_atomic(const char *path, const char *text)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return fmr_error(FMR_ERR_IO, "%s: cannot write (%s)", tmp, strerror(errno));
-    int ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return fmr_error(FMR_ERR_IO, "%s: cannot write", path);
-    }
-    return FMR_OK;
 }
 
 static void log_line(const char *logpath, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const char *logpath, const char *fmt, ...)
 {
-    FILE *f = fopen(logpath, "a");
-    if (!f) return;
+    int fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return;
+    }
     time_t t = time(NULL);
     char ts[32];
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
@@ -263,55 +112,207 @@ static void log_line(const char *logpath, const char *fmt, ...)
     fclose(f);
 }
 
-/* One subject: (undersample), recon, (evaluate), then the marker. Collective over the job. */
-static fmr_err do_subject(fmr_cli *cli, const manifest *m, const subject *s)
+/* ---- locks and leftovers */
+static int lock_subject(const cohort_manifest *m, const cohort_subject *s, int *busy)
 {
-    char output[4400], marker[4400], logp[4400], work[4400], failed[4400];
-    snprintf(output, sizeof output, "%s/%s.h5", m->out, s->id);
-    snprintf(marker, sizeof marker, "%s/markers/%s.json", m->out, s->id);
-    snprintf(failed, sizeof failed, "%s/markers/%s.failed", m->out, s->id);
-    snprintf(logp, sizeof logp, "%s/logs/%s.log", m->out, s->id);
-    snprintf(work, sizeof work, "%s/work/%s_input.h5", m->out, s->id);
-    if (cli->rank == 0) unlink(marker), unlink(failed), unlink(output); /* partial or stale: redo */
-    MPI_Barrier(cli->comm);
+    *busy = 0;
+    char *p = cohort_strf("%s/locks/%s.lock", m->out, s->id);
+    /* read-only descriptor: flock does not need write access, and an open-for-writing file
+     * would keep the file system from being remounted read-only */
+    int fd = p ? open(p, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
+    if (fd < 0) {
+        fmr_error(FMR_ERR_IO, "%s: cannot create the subject's lock (%s)", p ? p : s->id, strerror(errno));
+        free(p);
+        return -1;
+    }
+    free(p);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) *busy = 1;
+        else fmr_error(FMR_ERR_IO, "%s: cannot lock subject (%s)", s->id, strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
+static void unlock_subject(int fd)
+{
+    if (fd >= 0) flock(fd, LOCK_UN), close(fd);
+}
+
+/* A temporary name left by a writer: NAME.fmr-partial-PID (fmr_h5out) or NAME.tmp-PID (markers,
+ * summary, state). Returns the pid and the length of NAME, or 0. */
+static long temp_pid(const char *name, size_t *stem)
+{
+    const char *tags[] = {".fmr-partial-", ".tmp-"};
+    for (int t = 0; t < 2; t++) {
+        const char *q = strstr(name, tags[t]);
+        for (; q; q = strstr(q + 1, tags[t])) {
+            const char *d = q + strlen(tags[t]);
+            char *end;
+            long pid = strtol(d, &end, 10);
+            if (end != d && !*end && pid > 0) {
+                *stem = (size_t)(q - name);
+                return pid;
+            }
+        }
+    }
+    return 0;
+}
+
+static int pid_alive(long pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static const cohort_subject *subject_of(const cohort_manifest *m, const char *name, size_t stem, const char *dir)
+{
+    /* OUT/ID.h5, OUT/work/ID_input.h5, OUT/markers/ID.json, OUT/markers/ID.failed */
+    static const char *suffix[] = {".h5", "_input.h5", ".json", ".failed"};
+    for (int k = 0; k < 4; k++) {
+        size_t sl = strlen(suffix[k]);
+        if (stem <= sl || strncmp(name + stem - sl, suffix[k], sl)) continue;
+        if ((k == 1) != !strcmp(dir, "work") || (k >= 2) != !strcmp(dir, "markers")) continue;
+        for (size_t i = 0; i < m->n; i++)
+            if (strlen(m->subs[i].id) == stem - sl && !strncmp(m->subs[i].id, name, stem - sl)) return &m->subs[i];
+    }
+    return NULL;
+}
+
+/* Removes temporary files of writers that are gone: a subject's only while its lock is free (no
+ * live run works on it) and the writer's pid is not alive here; others (summary, state) when the
+ * pid is not alive. Returns the number removed; warns about what cannot be removed. */
+static size_t sweep_leftovers(const cohort_manifest *m)
+{
+    static const char *dirs[] = {"", "work", "markers"};
+    size_t removed = 0;
+    for (int d = 0; d < 3; d++) {
+        char *dp = cohort_strf("%s%s%s", m->out, *dirs[d] ? "/" : "", dirs[d]);
+        DIR *dir = dp ? opendir(dp) : NULL;
+        for (struct dirent *e; dir && (e = readdir(dir));) {
+            size_t stem = 0;
+            long pid = temp_pid(e->d_name, &stem);
+            if (!pid || pid == (long)getpid()) continue;
+            const cohort_subject *s = subject_of(m, e->d_name, stem, dirs[d]);
+            int fd = -1, busy = 0;
+            if (s && (fd = lock_subject(m, s, &busy)) < 0) {
+                fmr_error_clear();
+                continue; /* a live run is on it (or the folder is read-only) */
+            }
+            if (!pid_alive(pid)) {
+                char *p = cohort_strf("%s/%s", dp, e->d_name);
+                if (p && unlink(p) == 0) removed++;
+                else if (p) fmr_warn("cohort: cannot remove the leftover %s (%s)", p, strerror(errno));
+                free(p);
+            }
+            unlock_subject(fd);
+        }
+        if (dir) closedir(dir);
+        free(dp);
+    }
+    return removed;
+}
+
+/* ---- one subject */
+static double effective_r(const cohort_manifest *m, const char *input)
+{
+    fmr_open_options oo = {.variable = m->variable, .mask_file = m->mask_file, .mask_variable = m->mask_variable};
+    fmr_dataset *ds = NULL;
+    double r = NAN;
+    if (fmr_dataset_open(input, &oo, &ds) == FMR_OK) {
+        const fmr_dataset_info *in = fmr_dataset_get_info(ds);
+        float *mask = malloc(in->w * sizeof *mask);
+        size_t acq = 0, smp = 0;
+        for (size_t t = 0; mask && t < in->frames; t++) {
+            if (fmr_dataset_read_mask(ds, t, mask) != FMR_OK) break;
+            fmr_mask_stats st;
+            fmr_mask_describe(mask, in->w, in->pad_left, in->pad_right, &st);
+            acq += st.acquired, smp += st.sampled;
+        }
+        if (smp) r = (double)acq / (double)smp;
+        free(mask);
+        fmr_dataset_close(&ds);
+    }
+    fmr_error_clear();
+    return r;
+}
+
+/* A file we are about to write through must not be a symlink (it would write outside OUT). */
+static fmr_err no_symlink(const char *p)
+{
+    struct stat st;
+    if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
+        return fmr_error(FMR_ERR_IO, "%s: is a symbolic link (refusing to write outside the output folder)", p);
+    return FMR_OK;
+}
+
+/* (undersample), recon, (evaluate), then the marker. Collective over the job; rank 0 holds the
+ * subject's lock. A configuration error (FMR_ERR_ARG from a step, e.g. undersampling data that
+ * is already undersampled) is returned as such: it would repeat for every subject. */
+static fmr_err do_subject(fmr_cli *cli, const cohort_manifest *m, const cohort_subject *s)
+{
+    char *output = cohort_strf("%s/%s.h5", m->out, s->id), *marker = cohort_strf("%s/markers/%s.json", m->out, s->id),
+         *failed = cohort_strf("%s/markers/%s.failed", m->out, s->id), *logp = cohort_strf("%s/logs/%s.log", m->out, s->id),
+         *work = cohort_strf("%s/work/%s_input.h5", m->out, s->id);
+    fmr_err err = output && marker && failed && logp && work ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "out of memory");
+    if (cli->rank == 0 && !err) {
+        const char *ps[] = {output, marker, failed, logp, work};
+        for (int k = 0; k < 5 && !err; k++) err = no_symlink(ps[k]);
+        if (!err && !s->have_sha) err = fmr_error(FMR_ERR_IO, "%s: subject %s's input is not a readable regular file", s->input, s->id);
+        if (!err) unlink(marker), unlink(failed), unlink(output); /* partial or stale: redo */
+    }
+    err = bcast_error(cli, err);
     const double t0 = fmr_wtime();
-    if (cli->rank == 0) log_line(logp, "start %s (input %s, %d rank%s)", s->id, s->input, cli->size, cli->size > 1 ? "s" : "");
+    if (!err && cli->rank == 0)
+        log_line(logp, "start %s (input %s, %d rank%s, pid %ld)", s->id, s->input, cli->size, cli->size > 1 ? "s" : "",
+                 (long)getpid());
     const char *input = s->input;
-    fmr_err err = FMR_OK;
-    if (m->undersample) {
+    if (!err && m->has_undersample) {
         const char *w[] = {"undersample", s->input, "-o", work};
         if (cli->rank == 0) unlink(work);
-        err = run_cmd(cli, fmr_cmd_undersample, w, 4, m->undersample);
+        err = run_cmd(cli, fmr_cmd_undersample, w, 4, &m->undersample);
         input = work;
     }
     const double t1 = fmr_wtime();
     if (!err) {
         const char *w[] = {"recon", input, "-o", output};
-        err = run_cmd(cli, fmr_cmd_recon, w, 4, m->recon_args);
+        err = run_cmd(cli, fmr_cmd_recon, w, 4, &m->recon);
     }
     const double t2 = fmr_wtime();
-    fmr_volume_metrics vm = {0};
-    int have_metrics = 0;
-    if (!err && m->evaluate && cli->rank == 0) {
-        fmr_err e = fmr_eval_files(s->input, output, FMR_EVAL_FASTMRI, &vm);
-        if (e == FMR_OK) have_metrics = 1;
-        else log_line(logp, "no evaluation: %s", fmr_error_message());
-        fmr_error_clear();
-    }
     const int all = fmr_agree(cli->comm, err) == FMR_OK; /* every rank succeeded */
+    if (!all && !err) err = fmr_error(FMR_ERR_MPI, "%s: another rank failed", s->id);
     if (cli->rank == 0) {
-        if (all) {
+        fmr_volume_metrics vm = {0};
+        int have_metrics = 0;
+        if (!err && m->do_eval) {
+            fmr_err e = fmr_eval_files(s->input, output, m->crop, &vm);
+            if (e == FMR_OK) have_metrics = 1;
+            else log_line(logp, "no evaluation: %s", fmr_error_message());
+            fmr_error_clear();
+        }
+        if (!err) {
             char hex[65];
-            long long size = 0;
+            struct stat st;
             fmr_err e = fmr_sha256_file(output, hex);
-            if (!e && !file_size(output, &size)) e = fmr_error(FMR_ERR_IO, "%s: vanished", output);
+            if (!e && stat(output, &st) != 0) e = fmr_error(FMR_ERR_IO, "%s: vanished", output);
             if (!e) {
+                const double er = effective_r(m, input);
                 cJSON *j = cJSON_CreateObject();
                 cJSON_AddStringToObject(j, "id", s->id);
                 cJSON_AddStringToObject(j, "input", s->input);
-                cJSON_AddStringToObject(j, "output", output);
-                cJSON_AddNumberToObject(j, "bytes", (double)size);
+                cJSON_AddStringToObject(j, "input_sha256", s->input_sha256);
+                char *rel = cohort_strf("%s.h5", s->id);
+                cJSON_AddStringToObject(j, "output", rel ? rel : "");
+                free(rel);
+                cJSON_AddNumberToObject(j, "bytes", (double)st.st_size);
                 cJSON_AddStringToObject(j, "sha256", hex);
+                cJSON_AddItemToObject(j, "settings", cJSON_Duplicate(m->settings, 1));
+                cJSON_AddStringToObject(j, "method", m->method);
+                cJSON_AddStringToObject(j, "mask", m->mask ? m->mask : "as acquired");
+                if (m->nominal_r > 0) cJSON_AddNumberToObject(j, "nominal_R", m->nominal_r);
+                if (isfinite(er)) cJSON_AddNumberToObject(j, "effective_R", er);
+                cJSON_AddStringToObject(j, "crop", m->do_eval ? m->crop_name : "not evaluated");
                 cJSON_AddNumberToObject(j, "ranks", cli->size);
                 cJSON_AddNumberToObject(j, "undersample_s", t1 - t0);
                 cJSON_AddNumberToObject(j, "recon_s", t2 - t1);
@@ -325,100 +326,38 @@ static fmr_err do_subject(fmr_cli *cli, const manifest *m, const subject *s)
                 if (jid) cJSON_AddStringToObject(j, "slurm_job_id", jid);
                 cJSON_AddStringToObject(j, "fmrecon_version", fmr_version());
                 char *txt = cJSON_Print(j);
-                e = write_atomic(marker, txt);
+                e = txt ? cohort_write_atomic(marker, txt) : fmr_error(FMR_ERR_NOMEM, "out of memory (marker)");
                 free(txt);
                 cJSON_Delete(j);
             }
-            if (e) err = e;
-            else
+            if (e) {
+                /* an output without its marker is not done: remove it so nothing looks complete */
+                err = e;
+                unlink(output);
+            } else {
                 log_line(logp, "done %s in %.1f s%s", s->id, fmr_wtime() - t0, have_metrics ? "" : " (no reference)");
-            if (have_metrics) log_line(logp, "metrics PSNR %.2f dB, SSIM %.4f, NMSE %.5f", vm.psnr, vm.ssim, vm.nmse);
-        } else {
-            char msg[1200];
-            snprintf(msg, sizeof msg, "failed: %s\n", err ? fmr_error_message() : "another rank failed");
-            write_atomic(failed, msg);
-            log_line(logp, "%s", msg);
+                if (have_metrics) log_line(logp, "metrics PSNR %.2f dB, SSIM %.4f, NMSE %.5f", vm.psnr, vm.ssim, vm.nmse);
+            }
         }
+        if (err) {
+            char *emsg = strdup(fmr_error_message()), *msg = cohort_strf("failed: %s\n", emsg ? emsg : "?");
+            if (msg) {
+                fmr_err e = cohort_write_atomic(failed, msg);
+                if (e) fmr_warn("cohort: %s (the subject stays pending)", fmr_error_message());
+                log_line(logp, "%s", msg);
+                free(msg);
+            }
+            fmr_error(err, "%s", emsg ? emsg : "?"); /* the subject's error, not the .failed write's */
+            free(emsg);
+        }
+        fmr_volume_metrics_free(&vm);
     }
-    fmr_volume_metrics_free(&vm);
-    if (!all && !err) err = fmr_error(FMR_ERR_MPI, "%s: another rank failed", s->id);
-    return err;
-}
-
-static fmr_err write_summary_locked(const manifest *m);
-
-/* Array tasks finish concurrently: the summary is rebuilt from the markers under an exclusive
- * lock, and every task writes its own markers before taking it, so whichever task rebuilds last
- * sees every finished subject. */
-static fmr_err write_summary(const manifest *m)
-{
-    char lock[4400];
-    snprintf(lock, sizeof lock, "%s/markers/summary.lock", m->out);
-    int fd = open(lock, O_CREAT | O_RDWR, 0644);
-    if (fd >= 0) flock(fd, LOCK_EX);
-    fmr_err err = write_summary_locked(m);
-    if (fd >= 0) flock(fd, LOCK_UN), close(fd);
-    return err;
-}
-
-static fmr_err write_summary_locked(const manifest *m)
-{
-    char csv[4400], js[4400];
-    snprintf(csv, sizeof csv, "%s/summary.csv", m->out);
-    snprintf(js, sizeof js, "%s/summary.json", m->out);
-    size_t cap = 256 + m->n * 512, len = 0;
-    char *c = malloc(cap);
-    if (!c) return fmr_error(FMR_ERR_NOMEM, "out of memory (summary)");
-    len += (size_t)snprintf(c + len, cap - len, "id,status,psnr,ssim,nmse,recon_s,total_s,output\n");
-    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "subjects");
-    cJSON_AddStringToObject(root, "name", m->name);
-    size_t ndone = 0, nfail = 0;
-    for (size_t i = 0; i < m->n; i++) {
-        const subject *s = &m->subs[i];
-        char output[4400], marker[4400], failed[4400];
-        snprintf(output, sizeof output, "%s/%s.h5", m->out, s->id);
-        snprintf(marker, sizeof marker, "%s/markers/%s.json", m->out, s->id);
-        snprintf(failed, sizeof failed, "%s/markers/%s.failed", m->out, s->id);
-        cJSON *e = cJSON_CreateObject(), *mk = NULL;
-        cJSON_AddStringToObject(e, "id", s->id);
-        const char *status = "pending";
-        if (is_done(marker, output)) {
-            status = "done", ndone++;
-            FILE *f = fopen(marker, "rb");
-            char buf[65536];
-            size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-            if (f) fclose(f);
-            buf[n] = 0;
-            mk = cJSON_Parse(buf);
-        } else if (access(failed, F_OK) == 0) {
-            status = "failed", nfail++;
-        }
-        cJSON_AddStringToObject(e, "status", status);
-        double v[5] = {NAN, NAN, NAN, NAN, NAN};
-        const char *keys[5] = {"psnr", "ssim", "nmse", "recon_s", "total_s"};
-        for (int k = 0; k < 5; k++) {
-            const cJSON *x = cJSON_GetObjectItem(mk, keys[k]);
-            if (cJSON_IsNumber(x)) v[k] = x->valuedouble, cJSON_AddNumberToObject(e, keys[k], v[k]);
-        }
-        if (mk) cJSON_AddStringToObject(e, "output", output);
-        cJSON_AddItemToArray(arr, e);
-        cJSON_Delete(mk);
-        if (len + 600 > cap) break;
-        len += (size_t)snprintf(c + len, cap - len, "%s,%s", s->id, status);
-        for (int k = 0; k < 5; k++)
-            len += isnan(v[k]) ? (size_t)snprintf(c + len, cap - len, ",") : (size_t)snprintf(c + len, cap - len, ",%.6g", v[k]);
-        len += (size_t)snprintf(c + len, cap - len, ",%s\n", strcmp(status, "done") ? "" : output);
-    }
-    cJSON_AddNumberToObject(root, "total", (double)m->n);
-    cJSON_AddNumberToObject(root, "done", (double)ndone);
-    cJSON_AddNumberToObject(root, "failed", (double)nfail);
-    cJSON_AddNumberToObject(root, "pending", (double)(m->n - ndone - nfail));
-    char *txt = cJSON_Print(root);
-    fmr_err err = write_atomic(csv, c);
-    if (!err) err = write_atomic(js, txt);
-    free(txt);
-    free(c);
-    cJSON_Delete(root);
+    /* every rank returns the same outcome */
+    int code = (int)err;
+    MPI_Bcast(&code, 1, MPI_INT, 0, cli->comm);
+    if (code && !err) err = fmr_error((fmr_err)code, "%s: failed on rank 0", s->id);
+    if (!code && err) err = FMR_OK, fmr_error_clear();
+    free(output), free(marker), free(failed), free(logp), free(work);
     return err;
 }
 
@@ -433,24 +372,88 @@ static fmr_err parse_shard(const char *text, long *i, long *n)
     return FMR_OK;
 }
 
+/* The output folders: created if missing, real folders (not symlinks that lead elsewhere). */
+static fmr_err make_folders(const cohort_manifest *m)
+{
+    static const char *sub[] = {"", "/markers", "/logs", "/work", "/locks"};
+    for (int k = 0; k < 5; k++) {
+        char *d = cohort_strf("%s%s", m->out, sub[k]);
+        if (!d) return fmr_error(FMR_ERR_NOMEM, "out of memory");
+        int e = fmr_mkdirs(d);
+        struct stat st;
+        if (!e && k && (lstat(d, &st) != 0 || !S_ISDIR(st.st_mode))) e = ENOTDIR;
+        fmr_err err = e ? fmr_error(FMR_ERR_IO, "%s: cannot create the output folder (%s)", d,
+                                    e == ENOTDIR ? "not a folder, or a symbolic link" : strerror(e))
+                        : FMR_OK;
+        free(d);
+        FMR_TRY(err);
+    }
+    return FMR_OK;
+}
+
+/* Before anything is done: subjects of this shard whose markers certify other settings or
+ * another input. Without --redo-changed the run stops with one line naming them. */
+static fmr_err check_changed(const cohort_manifest *m, long si, long sn, int redo, size_t *nchanged)
+{
+    size_t n = 0;
+    char ids[512] = "", *first = NULL;
+    size_t len = 0;
+    fmr_err err = FMR_OK;
+    for (size_t k = (size_t)si; k < m->n && !err; k += (size_t)sn) {
+        cohort_subject *s = &m->subs[k];
+        /* an unreadable input fails that subject at its turn (do_subject), not the whole run */
+        struct stat st;
+        s->have_sha = stat(s->input, &st) == 0 && S_ISREG(st.st_mode) && fmr_sha256_file(s->input, s->input_sha256) == FMR_OK;
+        fmr_error_clear();
+        cJSON *mk = s->have_sha ? cohort_marker_read(m, s) : NULL;
+        if (mk) {
+            const cJSON *ish = cJSON_GetObjectItemCaseSensitive(mk, "input_sha256");
+            char *d = cohort_settings_diff(cJSON_GetObjectItemCaseSensitive(mk, "settings"), m->settings,
+                                           cJSON_IsString(ish) ? ish->valuestring : NULL, s->input_sha256);
+            if (d) {
+                if (!first) first = d;
+                else free(d);
+                if (n < 8 && len < sizeof ids) len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", n ? ", " : "", s->id);
+                n++;
+                if (redo) {
+                    char *p = cohort_strf("%s/markers/%s.json", m->out, s->id);
+                    if (p) unlink(p); /* redone below like any unfinished subject */
+                    free(p);
+                }
+            }
+            cJSON_Delete(mk);
+        }
+    }
+    *nchanged = n;
+    if (!err && n && !redo)
+        err = fmr_error(FMR_ERR_ARG, "cohort %s: %zu subject%s (%s%s) in %s %s done with other settings: %s; nothing was "
+                        "done: rerun with --redo-changed to redo them, or use a new output folder",
+                        m->name, n, n > 1 ? "s" : "", ids, n > 8 ? ", ..." : "", m->out, n > 1 ? "were" : "was",
+                        first ? first : "?");
+    free(first);
+    return err;
+}
+
 fmr_err fmr_cmd_cohort(fmr_cli *cli, int argc, char **argv)
 {
     static const struct option lo[] = {{"shard", required_argument, 0, 's'}, {"summary-only", no_argument, 0, 'S'},
-                                       {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
-                                       {0}};
+                                       {"redo-changed", no_argument, 0, 'C'}, {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},         {0}};
     const char *shard = NULL;
-    int summary_only = 0, c;
+    int summary_only = 0, redo = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":qh", lo, NULL)) != -1) {
         switch (c) {
         case 's': shard = optarg; break;
         case 'S': summary_only = 1; break;
+        case 'C': redo = 1; break;
         case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
         case 'h': return fmr_cli_help(cli, help), FMR_OK;
         default: return fmr_opt_bad("cohort", c, argv);
         }
     }
     if (optind != argc - 1) return fmr_error(FMR_ERR_ARG, "cohort takes exactly one MANIFEST (see fmrecon cohort --help)");
+    const char *mpath = argv[optind];
     long si = 0, sn = 1;
     if (shard) {
         FMR_TRY(parse_shard(shard, &si, &sn));
@@ -462,38 +465,48 @@ fmr_err fmr_cmd_cohort(fmr_cli *cli, int argc, char **argv)
         if (sn < 1 || si < 0 || si >= sn)
             return fmr_error(FMR_ERR_ARG, "SLURM array task %ld (min %ld, count %ld) gives no shard; use --shard i/n", id, mn, cnt);
     }
-    manifest m;
-    fmr_err err = manifest_load(argv[optind], &m);
-    if (err) {
-        manifest_free(&m);
-        return err;
-    }
-    char dir[4400];
-    int e = 0;
-    if (cli->rank == 0) {
-        const char *sub[] = {"", "/markers", "/logs", "/work"};
-        for (int k = 0; k < 4 && !e; k++) snprintf(dir, sizeof dir, "%s%s", m.out, sub[k]), e = fmr_mkdirs(dir);
-    }
-    MPI_Bcast(&e, 1, MPI_INT, 0, cli->comm);
-    if (e) {
-        manifest_free(&m);
-        return fmr_error(FMR_ERR_IO, "%s: cannot create the output folders", m.out);
-    }
-    if (summary_only) {
-        err = cli->rank == 0 ? write_summary(&m) : FMR_OK;
-        manifest_free(&m);
-        return err;
-    }
+    /* signals first: a Ctrl-C while inputs are hashed must also stop cleanly */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    size_t mine = 0, skipped = 0, done = 0, failed = 0;
+    const int sigs[] = {SIGTERM, SIGUSR1, SIGINT, SIGHUP};
+    for (int k = 0; k < 4; k++) sigaction(sigs[k], &sa, NULL);
+    cohort_manifest m;
+    fmr_err err = cohort_manifest_load(cli, mpath, &m);
+    if (!err && cli->rank == 0) err = make_folders(&m);
+    err = bcast_error(cli, err);
+    if (err) {
+        cohort_manifest_free(&m);
+        return err;
+    }
+    if (summary_only) {
+        err = cli->rank == 0 ? cohort_write_summary(&m) : FMR_OK;
+        err = bcast_error(cli, err);
+        cohort_manifest_free(&m);
+        return err;
+    }
+    size_t nchanged = 0, swept = 0;
+    if (cli->rank == 0) {
+        char *eff = cohort_manifest_effective(&m), *ep = cohort_strf("%s/manifest.effective.json", m.out);
+        err = eff && ep ? cohort_write_atomic(ep, eff) : fmr_error(FMR_ERR_NOMEM, "out of memory");
+        free(eff), free(ep);
+        if (!err) err = check_changed(&m, si, sn, redo, &nchanged);
+        if (!err) swept = sweep_leftovers(&m);
+    }
+    err = bcast_error(cli, err);
+    if (err) {
+        cohort_manifest_free(&m);
+        return err;
+    }
+    size_t mine = 0, skipped = 0, done = 0, failed = 0, busy = 0;
     for (size_t k = (size_t)si; k < m.n; k += (size_t)sn) mine++;
-    fmr_info("cohort %s: %zu subjects, shard %ld/%ld holds %zu, %d rank%s", m.name, m.n, si, sn, mine, cli->size,
-             cli->size > 1 ? "s" : "");
+    fmr_info("cohort %s: %zu subjects, shard %ld/%ld holds %zu, %d rank%s; method %s, mask %s, nominal R %g%s", m.name, m.n,
+             si, sn, mine, cli->size, cli->size > 1 ? "s" : "", m.method, m.mask ? m.mask : "as acquired", m.nominal_r,
+             m.nominal_r > 0 ? "" : " (as acquired)");
+    if (swept) fmr_info("cohort: removed %zu temporary file%s left by earlier runs", swept, swept > 1 ? "s" : "");
+    if (nchanged) fmr_info("cohort: %zu subject%s done with other settings will be redone", nchanged, nchanged > 1 ? "s" : "");
     int stopped = 0;
+    fmr_err config_err = FMR_OK;
     for (size_t k = (size_t)si; k < m.n; k += (size_t)sn) {
         /* every rank agrees whether to go on: a signal may reach only some of them */
         int sig = stop_requested != 0, any = 0;
@@ -502,46 +515,67 @@ fmr_err fmr_cmd_cohort(fmr_cli *cli, int argc, char **argv)
             stopped = 1;
             break;
         }
-        const subject *s = &m.subs[k];
-        char output[4400], marker[4400];
-        snprintf(output, sizeof output, "%s/%s.h5", m.out, s->id);
-        snprintf(marker, sizeof marker, "%s/markers/%s.json", m.out, s->id);
-        int d = cli->rank == 0 ? is_done(marker, output) : 0;
-        MPI_Bcast(&d, 1, MPI_INT, 0, cli->comm);
-        if (d) {
+        const cohort_subject *s = &m.subs[k];
+        /* 0 do it, 1 done, 2 busy elsewhere, 3 cannot lock */
+        int what = 0, fd = -1, b = 0;
+        if (cli->rank == 0) {
+            fd = lock_subject(&m, s, &b);
+            if (fd < 0) what = b ? 2 : 3;
+            else {
+                /* under the lock: another run may have finished it meanwhile */
+                cJSON *mk = cohort_marker_read(&m, s);
+                if (cohort_marker_certifies(&m, s, mk, s->input_sha256, NULL)) what = 1;
+                cJSON_Delete(mk);
+            }
+        }
+        MPI_Bcast(&what, 1, MPI_INT, 0, cli->comm);
+        fmr_err se = FMR_OK;
+        if (what == 1) {
             skipped++;
-            continue;
-        }
-        fmr_info("cohort: subject %s (%zu of %zu in this shard)", s->id, skipped + done + failed + 1, mine);
-        fmr_err se = do_subject(cli, &m, s);
-        if (se) {
-            fmr_warn("cohort: subject %s failed: %s", s->id, fmr_error_message());
-            fmr_error_clear();
-            failed++;
+        } else if (what == 2) {
+            busy++;
+            fmr_info("cohort: subject %s is being done by another run (its lock is held)", s->id);
         } else {
-            done++;
+            fmr_info("cohort: subject %s (%zu of %zu in this shard)", s->id, skipped + done + failed + busy + 1, mine);
+            se = what == 3 ? bcast_error(cli, FMR_ERR_IO) : do_subject(cli, &m, s);
+            if (se == FMR_ERR_ARG) {
+                config_err = se; /* same options for every subject: it would fail them all */
+                failed++;
+            } else if (se) {
+                fmr_warn("cohort: subject %s failed: %s", s->id, fmr_error_message());
+                fmr_error_clear();
+                failed++;
+            } else {
+                done++;
+            }
         }
+        unlock_subject(fd);
+        if (config_err) break;
     }
+    char *keep = config_err ? strdup(fmr_error_message()) : NULL;
     if (cli->rank == 0) {
-        fmr_err se = write_summary(&m);
+        fmr_err se = cohort_write_summary(&m);
         if (se) fmr_warn("cohort: %s", fmr_error_message());
-        char state[4400];
-        snprintf(state, sizeof state, "%s/markers/shard_%ld_of_%ld.state", m.out, si, sn);
-        char txt[512];
-        snprintf(txt, sizeof txt, "{\"shard\": %ld, \"of\": %ld, \"done_now\": %zu, \"skipped\": %zu, \"failed\": %zu, \"stopped_by_signal\": %s}\n", si,
-                 sn, done, skipped, failed, stopped ? "true" : "false");
-        write_atomic(state, txt);
+        char *state = cohort_strf("%s/markers/shard_%ld_of_%ld.state", m.out, si, sn);
+        char *txt = cohort_strf("{\"shard\": %ld, \"of\": %ld, \"done_now\": %zu, \"skipped\": %zu, \"failed\": %zu, "
+                                "\"busy_elsewhere\": %zu, \"stopped_by_signal\": %s, \"signal\": %d}\n",
+                                si, sn, done, skipped, failed, busy, stopped ? "true" : "false", (int)stop_requested);
+        if (state && txt && cohort_write_atomic(state, txt)) fmr_warn("cohort: %s", fmr_error_message());
+        free(state), free(txt);
+        fmr_error_clear();
     }
-    fmr_info("cohort %s shard %ld/%ld: %zu done now, %zu already done, %zu failed%s", m.name, si, sn, done, skipped, failed,
-             stopped ? ", stopped by a signal (work remains)" : "");
-    if (stopped) {
+    fmr_info("cohort %s shard %ld/%ld: %zu done now, %zu already done, %zu failed%s%s", m.name, si, sn, done, skipped, failed,
+             busy ? ", some being done by another run" : "", stopped ? ", stopped by a signal (work remains)" : "");
+    if (config_err) {
+        err = fmr_error(config_err, "cohort %s: %s; stopped (the same options would fail every subject)", m.name, keep);
+    } else if (stopped) {
         err = fmr_error(FMR_ERR_STOPPED, "cohort %s: stopped by a signal after %zu subjects; %zu of this shard remain "
                                          "(rerun or requeue to continue)",
-                        m.name, done, mine - done - skipped - failed);
-        manifest_free(&m);
-        return err;
+                        m.name, done, mine - done - skipped - failed - busy);
+    } else if (failed) {
+        err = fmr_error(FMR_ERR_VALUE, "cohort: %zu subject%s failed (see %s/logs)", failed, failed > 1 ? "s" : "", m.out);
     }
-    manifest_free(&m);
-    if (failed) return fmr_error(FMR_ERR_VALUE, "cohort: %zu subject%s failed (see %s/logs)", failed, failed > 1 ? "s" : "", m.out);
-    return FMR_OK;
+    free(keep);
+    cohort_manifest_free(&m);
+    return err;
 }

@@ -28,19 +28,31 @@ static const char *help =
 
 enum { MAXPAIRS = 4096 };
 
+/* File scope: the cohort's "evaluate" options are checked against this same table and parser. */
+const char fmr_eval_shortopts[] = ":h";
+const struct option fmr_eval_longopts[] = {{"ref", required_argument, 0, 'r'}, {"rec", required_argument, 0, 'x'},
+                                           {"crop", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'},
+                                           {"csv", required_argument, 0, 'v'},  {"help", no_argument, 0, 'h'},
+                                           {0}};
+
+fmr_err fmr_eval_parse_crop(const char *text, fmr_eval_mode *mode)
+{
+    if (strcmp(text, "cmrxrecon") && strcmp(text, "none"))
+        return fmr_error(FMR_ERR_ARG, "--crop: '%s' unknown (cmrxrecon or none)", text);
+    *mode = strcmp(text, "cmrxrecon") ? FMR_EVAL_FASTMRI : FMR_EVAL_CMRXRECON;
+    return FMR_OK;
+}
+
 fmr_err fmr_cmd_eval(fmr_cli *cli, int argc, char **argv)
 {
-    static const struct option lo[] = {{"ref", required_argument, 0, 'r'}, {"rec", required_argument, 0, 'x'},
-                                       {"crop", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'},
-                                       {"csv", required_argument, 0, 'v'},  {"help", no_argument, 0, 'h'},
-                                       {0}};
+    const struct option *lo = fmr_eval_longopts;
     static const char *refs[MAXPAIRS], *recs[MAXPAIRS];
     size_t nref = 0, nrec = 0;
     int json = 0, c;
     const char *csv = NULL;
     fmr_eval_mode mode = FMR_EVAL_FASTMRI;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, fmr_eval_shortopts, lo, NULL)) != -1) {
         switch (c) {
         case 'r':
             if (nref == MAXPAIRS) return fmr_error(FMR_ERR_ARG, "at most %d pairs", MAXPAIRS);
@@ -50,11 +62,7 @@ fmr_err fmr_cmd_eval(fmr_cli *cli, int argc, char **argv)
             if (nrec == MAXPAIRS) return fmr_error(FMR_ERR_ARG, "at most %d pairs", MAXPAIRS);
             recs[nrec++] = optarg;
             break;
-        case 'c':
-            if (strcmp(optarg, "cmrxrecon") && strcmp(optarg, "none"))
-                return fmr_error(FMR_ERR_ARG, "--crop: '%s' unknown (cmrxrecon or none)", optarg);
-            mode = strcmp(optarg, "cmrxrecon") ? FMR_EVAL_FASTMRI : FMR_EVAL_CMRXRECON;
-            break;
+        case 'c': FMR_TRY(fmr_eval_parse_crop(optarg, &mode)); break;
         case 'j': json = 1; break;
         case 'v': csv = optarg; break;
         case 'h': fmr_cli_help(cli, help); return FMR_OK;

@@ -158,7 +158,7 @@ fmr_err fmr_cmd_info(fmr_cli *cli, int argc, char **argv)
             printf("\n");
         }
         printf("mask:         %s\n", mask_kind);
-        printf("sampling:     %zu of %zu phase-encode lines, R = %.2f", ms.sampled, ms.acquired, ms.accel);
+        printf("sampling:     %zu of %zu phase-encode lines, effective R = %.2f", ms.sampled, ms.acquired, ms.accel);
         if (ms.acs)
             printf(", ACS %zu lines (columns %zu..%zu)\n", ms.acs, ms.acs_start, ms.acs_start + ms.acs - 1);
         else

@@ -73,12 +73,13 @@ static const char *help =
     "                     gif, png, comma-separated; with --complex NIfTI gets the complex image\n"
     "      --preview      export gif,png (cine per slice and labelled montage)\n"
     "      --export-dir DIR  where --export/--preview write (default: OUT's folder)\n"
+    "      --check-options  only check the options (no file is read or written)\n"
     "%s"
     "  -h, --help         this text\n";
 
-fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
-{
-    static const struct option lo[] = {{"output", required_argument, 0, 'o'},
+/* File scope: the cohort's manifest schema checks recon options against this same table. */
+const char fmr_recon_shortopts[] = ":o:m:qvh";
+const struct option fmr_recon_longopts[] = {{"output", required_argument, 0, 'o'},
                                        {"method", required_argument, 0, 'm'},
                                        {"complex", no_argument, 0, 'c'},
                                        {"batch", required_argument, 0, 'b'},
@@ -111,8 +112,13 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         {"export-dir", required_argument, 0, 1017}, FMR_GEOMETRY_LONGOPTS,
                                        {"reg", required_argument, 0, 1020},
         {"precision", required_argument, 0, 1021},
+                                       {"check-options", no_argument, 0, 1099},
                                        {"help", no_argument, 0, 'h'},
                                        {0}};
+
+fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
+{
+    const struct option *lo = fmr_recon_longopts;
     fmr_recon_options opt;
     fmr_recon_options_defaults(&opt);
     opt.argv_line = cli->argv_line;
@@ -120,11 +126,11 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
     const char *out = NULL, *export_list = NULL, *export_dir = NULL;
     int preview = 0;
     long batch = 8, v;
-    int c;
+    int c, check_only = 0;
     /* cs terms: --reg LIST, then the aliases --lambda-t/--lambda-s as extra terms */
     char reg[512] = "", alias_t[64] = "", alias_s[64] = "";
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:m:qvh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, fmr_recon_shortopts, lo, NULL)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;
@@ -238,6 +244,9 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
         case 'v':
             fmr_log_set_level(FMR_LOG_VERBOSE);
             break;
+        case 1099:
+            check_only = 1;
+            break;
         case 'h':
             if (cli->rank == 0) printf(help, fmr_geometry_help);
             fmr_cli_help(cli, fmr_cs_reg_help());
@@ -277,6 +286,7 @@ fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
     } else if (export_dir) {
         return fmr_error(FMR_ERR_ARG, "--export-dir needs --export or --preview");
     }
+    if (check_only) return FMR_OK;
     fmr_recon_stats st;
     FMR_TRY(fmr_recon_file(cli->comm, argv[optind], out, &opt, &st));
     if (formats[0]) {

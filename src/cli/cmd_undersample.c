@@ -25,7 +25,8 @@ static const char *help =
     "  keep                 no new mask\n\n"
     "  -o, --output OUT          output file\n"
     "      --mask TYPE           mask type (required)\n"
-    "  -R, --accel R             acceleration, >= 1 (required unless --mask keep)\n"
+    "  -R, --accel R             nominal acceleration, >= 1 (required unless --mask keep); the\n"
+    "                            effective R (acquired / sampled lines) is printed and stored\n"
     "      --acs N               fully sampled centre lines (default: CMRxRecon 24; fastMRI from\n"
     "                            --center-fraction)\n"
     "      --center-fraction F   fastMRI centre fraction (default 0.08 for R < 8, else 0.04)\n"
@@ -35,27 +36,36 @@ static const char *help =
     "      --no-prewhiten        keep raw channels even when the file has noise scans (ISMRMRD);\n"
     "                            by default k-space is prewhitened with their covariance\n"
     "      --virtual-coils N     SVD coil compression to N virtual coils (cuts every later step)\n"
+    "      --allow-subset        IN is already undersampled: proceed only if the new mask keeps a\n"
+    "                            subset of IN's acquired lines (without it such IN is refused:\n"
+    "                            undersampling twice gives an effective R above the nominal one)\n"
+    "      --check-options       only check the options (no file is read or written)\n"
     "%s"
     "  -q, --quiet               no progress\n"
     "  -h, --help                this text\n";
 
-fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
-{
-    static const struct option lo[] = {
+/* File scope: the cohort's manifest schema checks undersample options against this same table. */
+const char fmr_undersample_shortopts[] = ":o:R:qh";
+const struct option fmr_undersample_longopts[] = {
         {"output", required_argument, 0, 'o'},  {"mask", required_argument, 0, 'm'},
         {"accel", required_argument, 0, 'R'},   {"acs", required_argument, 0, 'A'},
         {"center-fraction", required_argument, 0, 'F'}, {"seed", required_argument, 0, 's'},
         {"variable", required_argument, 0, 'V'}, {"mask-file", required_argument, 0, 'M'}, {"no-prewhiten", no_argument, 0, 2001},
-        {"virtual-coils", required_argument, 0, 2002}, FMR_GEOMETRY_LONGOPTS,
+        {"virtual-coils", required_argument, 0, 2002}, FMR_GEOMETRY_LONGOPTS, {"allow-subset", no_argument, 0, 2003},
+        {"check-options", no_argument, 0, 2004},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0}};
+
+fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
+{
+    const struct option *lo = fmr_undersample_longopts;
     const char *out = NULL, *type = NULL;
     fmr_open_options oo = {0};
     fmr_mask_spec spec = {.acs = -1, .seed = 1};
-    int have_accel = 0, c;
+    int have_accel = 0, check_only = 0, c;
     long v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:R:qh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, fmr_undersample_shortopts, lo, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'm': type = optarg; break;
@@ -74,6 +84,8 @@ fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
         case FMR_OPT_SLICE_THICKNESS:
         case FMR_OPT_TRIGGER_TIMES: FMR_TRY(fmr_opt_geometry(c, optarg, &oo.geometry)); break;
         case 'M': oo.mask_file = optarg; break;
+        case 2003: spec.allow_subset = 1; break;
+        case 2004: check_only = 1; break;
         case 'q': fmr_log_set_level(FMR_LOG_QUIET); break;
         case 'h':
             if (cli->rank == 0) printf(help, fmr_geometry_help);
@@ -90,6 +102,7 @@ fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
         FMR_TRY(fmr_mask_parse_type(type, &spec.type));
         if (!have_accel) return fmr_error(FMR_ERR_ARG, "--mask %s needs --accel R", type);
     }
+    if (check_only) return FMR_OK;
     FMR_TRY(fmr_undersample_file(cli->comm, argv[optind], &oo, keep ? NULL : &spec, out, cli->argv_line));
     fmr_info("undersample: %s -> %s (%s)", argv[optind], out, keep ? "sampling kept" : type);
     return FMR_OK;

@@ -45,27 +45,91 @@ static fmr_err fully_sampled(job *j, int *full)
     return FMR_OK;
 }
 
-static fmr_err build_mask(job *j, const fmr_mask_spec *spec, size_t *acs)
+/* Columns of item (0, 0) that hold data (1) or are empty (0): the sampling of a file without a
+ * mask (zero lines of a prospectively undersampled acquisition). */
+static fmr_err occupied_columns(job *j, float *occ)
+{
+    const fmr_dataset_info *in = j->in;
+    FMR_TRY(fmr_dataset_read_kspace(j->ds, 0, 0, 0, in->coils, j->ks));
+    const size_t hw = in->h * in->w;
+    for (size_t c = 0; c < in->w; c++) {
+        int any = 0;
+        for (size_t i = c; i < in->coils * hw && !any; i += in->w) any = j->ks[i] != 0.0f;
+        occ[c] = any ? 1.0f : 0.0f;
+    }
+    return FMR_OK;
+}
+
+/* What the input itself sampled, against what the new mask asks for, over every frame's
+ * acquired columns [pad_left, pad_right). */
+typedef struct {
+    size_t acquired;   /* acquired columns x frames */
+    size_t own;        /* of those, sampled by the input */
+    size_t out;        /* sampled by the output (new mask AND the input's sampling) */
+    size_t missing;    /* asked for by the new mask but not sampled by the input */
+} resampling;
+
+static fmr_err build_mask(job *j, const fmr_mask_spec *spec, size_t *acs, resampling *rs)
 {
     const fmr_dataset_info *in = j->in;
     const size_t w = in->w, T = in->frames;
-    float *own = malloc(w * sizeof *own);
+    float *own = malloc(w * sizeof *own), *occ = malloc(w * sizeof *occ);
     j->mask = malloc(T * w * sizeof *j->mask);
-    if (!own || !j->mask) {
+    memset(rs, 0, sizeof *rs);
+    if (!own || !occ || !j->mask) {
         free(own);
+        free(occ);
         return fmr_error(FMR_ERR_NOMEM, "cannot allocate masks");
     }
     fmr_err err = spec ? fmr_mask_generate(spec, w, T, j->mask, acs) : FMR_OK;
+    /* a file without a mask is sampled where its k-space holds data */
+    if (!err) err = in->mask == FMR_MASK_NONE ? occupied_columns(j, occ) : FMR_OK;
     for (size_t t = 0; !err && t < T; t++) {
         err = fmr_dataset_read_mask(j->ds, t, own);
-        for (size_t c = 0; !err && c < w; c++)
+        for (size_t c = 0; !err && c < w; c++) {
+            const int inside = c >= in->pad_left && c < in->pad_right;
+            const int have = own[c] != 0.0f && (in->mask != FMR_MASK_NONE || occ[c] != 0.0f);
+            const int want = spec ? j->mask[t * w + c] != 0.0f : have;
+            if (inside) rs->acquired++, rs->own += have, rs->missing += want && !have, rs->out += want && have;
             j->mask[t * w + c] = spec ? j->mask[t * w + c] * own[c] : own[c];
+        }
     }
     free(own);
+    free(occ);
     j->perframe = 0;
     for (size_t t = 1; !err && t < T; t++)
         if (memcmp(j->mask, j->mask + t * w, w * sizeof *j->mask)) j->perframe = 1;
     return err;
+}
+
+/* Undersampling data that is already undersampled multiplies two masks: the result's effective
+ * R is above the nominal one the study reports. Refused unless asked for with allow_subset, and
+ * then only when the new mask needs no line the input lacks (so nominal and effective agree). */
+static fmr_err check_resampling(const char *path, const fmr_mask_spec *spec, const resampling *rs)
+{
+    if (!spec || !rs->acquired) return FMR_OK;
+    const double in_r = rs->own ? (double)rs->acquired / (double)rs->own : INFINITY;
+    const double out_r = rs->out ? (double)rs->acquired / (double)rs->out : INFINITY;
+    if (rs->own == rs->acquired) {
+        fmr_info("undersample: %s mask, nominal R = %g, effective R = %.2f (%zu of %zu acquired lines over all frames)",
+                 fmr_mask_type_name(spec->type), spec->accel, out_r, rs->out, rs->acquired);
+        return FMR_OK;
+    }
+    if (!spec->allow_subset)
+        return fmr_error(FMR_ERR_ARG,
+                         "%s: already undersampled (effective R = %.2f: %zu of %zu acquired phase-encode lines); "
+                         "a %s mask with nominal R = %g on it would give effective R = %.2f. Use --mask keep, or "
+                         "--allow-subset for a mask that keeps a subset of the acquired lines",
+                         path, in_r, rs->own, rs->acquired, fmr_mask_type_name(spec->type), spec->accel, out_r);
+    if (rs->missing)
+        return fmr_error(FMR_ERR_ARG,
+                         "%s: already undersampled (effective R = %.2f) and the %s mask with nominal R = %g needs "
+                         "%zu lines it did not acquire: not a subset (--allow-subset)",
+                         path, in_r, fmr_mask_type_name(spec->type), spec->accel, rs->missing);
+    fmr_info("undersample: %s is already undersampled (effective R = %.2f); the %s mask (nominal R = %g) keeps a "
+             "subset of its lines: effective R = %.2f",
+             path, in_r, fmr_mask_type_name(spec->type), spec->accel, out_r);
+    return FMR_OK;
 }
 
 static fmr_err do_item(job *j, size_t t, size_t z, fmr_cfloat *ks, float *ref)
@@ -111,6 +175,7 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
     MPI_Comm_rank(comm, &rank);
     job j = {0};
     size_t acs = 0;
+    resampling rs = {0};
     int full = 0;
     fmr_err err = fmr_dataset_open(in_path, open, &j.ds);
     if (!err) {
@@ -120,7 +185,8 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
         if (!err) err = fmr_alloc((void **)&j.coil, j.in->coils * hw * sizeof *j.coil, "coil images");
         if (!err) err = fmr_alloc((void **)&j.ref, ROUND * hw * sizeof *j.ref, "reference");
         if (!err) err = fmr_fft2c_create(&j.fft, j.in->h, j.in->w);
-        if (!err) err = build_mask(&j, spec, &acs);
+        if (!err) err = build_mask(&j, spec, &acs, &rs);
+        if (!err) err = check_resampling(in_path, spec, &rs);
         if (!err) err = fully_sampled(&j, &full);
         if (!err) {
             if (j.in->has_reference && j.in->ref_h == j.in->h && j.in->ref_w == j.in->w) j.ref_mode = 1;
@@ -164,10 +230,14 @@ fmr_err fmr_undersample_file(MPI_Comm comm, const char *in_path, const fmr_open_
                                                                            : "none (source not fully sampled)"));
         KEEP(fmr_h5out_attr_string(o, NULL, "mask_type", spec ? fmr_mask_type_name(spec->type) : "from source"));
         if (spec) {
-            KEEP(fmr_h5out_attr_double(o, NULL, "acceleration", spec->accel));
+            KEEP(fmr_h5out_attr_double(o, NULL, "acceleration", spec->accel)); /* nominal */
             KEEP(fmr_h5out_attr_int(o, NULL, "acs_lines", (int64_t)acs));
             KEEP(fmr_h5out_attr_int(o, NULL, "mask_seed", (int64_t)spec->seed));
         }
+        if (rs.acquired && rs.own)
+            KEEP(fmr_h5out_attr_double(o, NULL, "source_effective_acceleration", (double)rs.acquired / (double)rs.own));
+        if (rs.acquired && rs.out)
+            KEEP(fmr_h5out_attr_double(o, NULL, "effective_acceleration", (double)rs.acquired / (double)rs.out));
         KEEP(fmr_h5out_attr_string(o, NULL, "fmrecon_version", fmr_version()));
         if (argv_line) KEEP(fmr_h5out_attr_string(o, NULL, "command", argv_line));
         char *par = NULL; /* collective: every rank builds it (rank 0 hashes the input) */
