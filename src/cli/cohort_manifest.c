@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cohort.h"
+#include "fmrecon/files.h"
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 #include "fmrecon/recon.h"
@@ -315,6 +316,8 @@ static fmr_err add_subject(const char *mpath, cohort_manifest *m, const char *id
             (strlen(id) >= 3 && !strcmp(id + strlen(id) - 3, "/..")))
             return fmr_error(FMR_ERR_FORMAT, "%s: subject id '%s' would write outside the output folder", mpath, id);
     }
+    if (!*id) /* a folder path ("dir/") or an empty entry: no file name to name the outputs */
+        return fmr_error(FMR_ERR_FORMAT, "%s: subject input '%s' gives an empty id (not a file name?)", mpath, input);
     if (strlen(id) > 200) return fmr_error(FMR_ERR_FORMAT, "%s: subject id '%.40s...' is longer than 200 characters", mpath, id);
     char *cid = strdup(id);
     if (!cid) return fmr_error(FMR_ERR_NOMEM, "out of memory (subjects)");
@@ -364,6 +367,7 @@ static fmr_err load_subjects(const char *mpath, cohort_manifest *m, const cJSON 
     cJSON_ArrayForEach(e, subs)
     {
         if (cJSON_IsString(e)) {
+            if (!e->valuestring[0]) return fmr_error(FMR_ERR_FORMAT, "%s: a subjects entry is an empty string", mpath);
             char *pat = absolute(m->base, e->valuestring);
             if (!pat) return fmr_error(FMR_ERR_NOMEM, "out of memory");
             glob_t g;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cohort.h"
+#include "fmrecon/files.h"
 #include "fmrecon/io.h"
 #include "fmrecon/log.h"
 

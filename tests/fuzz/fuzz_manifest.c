@@ -1,22 +1,26 @@
-/* libFuzzer target for the cohort-manifest parser (manifest_load in src/cli/cmd_cohort.c): any
- * byte string as a manifest file must be either accepted, with a valid subject list (unique,
- * sorted ids without '/' or ' ', NUL-terminated inputs), or rejected with an error
- * message; never a crash or an out-of-bounds access (ASan, UBSan).
+/* libFuzzer target for the cohort-manifest parser (cohort_manifest_load in
+ * src/cli/cohort_manifest.c): any byte string as a manifest file must be either accepted, with a
+ * valid subject list (unique, sorted ids without '/' or ' ', inputs present) and option lists of
+ * long options only, or rejected with an error message; never a crash or an out-of-bounds access
+ * (ASan, UBSan).
  *
- * The parser is static in the command's file, so this file includes that file whole; the rest of
- * the command (running subjects, markers, summaries) is linked against libfmrecon and never
- * called. Its globs are confined: the manifest lies in a private folder holding a few subject
- * files, and patterns that leave the folder (absolute elsewhere, or with "..") match nothing,
- * so a fuzzed pattern of stars cannot walk the machine's file system. */
+ * The parser checks options against the real recon, undersample and eval commands (their option
+ * tables and --check-options), so those command files are compiled in as they are; the library
+ * they call is libfmrecon. This file includes the parser's file whole so its globs can be
+ * confined: the manifest lies in a private folder holding a few subject files, and patterns that
+ * leave the folder (absolute elsewhere, or with "..") match nothing, so a fuzzed pattern of stars
+ * cannot walk the machine's file system. */
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fmrecon/files.h"
+
 static int sandbox_glob(const char *pattern, int flags, int (*errfunc)(const char *, int), glob_t *g);
 #define glob sandbox_glob
-#include "cli/cmd_cohort.c"
+#include "cli/cohort_manifest.c"
 #undef glob
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,22 +37,14 @@ static int sandbox_glob(const char *pattern, int flags, int (*errfunc)(const cha
     return glob(pattern, flags, errfunc, g);
 }
 
-/* The command's entry points the parser never reaches: here only to link the included file. */
-fmr_err fmr_cmd_recon(fmr_cli *cli, int argc, char **argv)
-{
-    (void)cli, (void)argc, (void)argv;
-    abort();
-}
-
-fmr_err fmr_cmd_undersample(fmr_cli *cli, int argc, char **argv)
-{
-    (void)cli, (void)argc, (void)argv;
-    abort();
-}
+static fmr_cli cli_;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    cli_.comm = MPI_COMM_SELF, /* a handle only: --check-options stops before any MPI call */
+    cli_.rank = 0, cli_.size = 1, cli_.argv_line = "fuzz_manifest";
+    fmr_log_set_level(FMR_LOG_QUIET);
     const char *base = getenv("FMR_FUZZ_DIR"); /* run_fuzz_small.sh: a private temporary folder */
     snprintf(dir_, sizeof dir_, "%s/cohort-%d", base && *base ? base : "/tmp", (int)getpid());
     char sub[4400];
@@ -70,23 +66,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = fopen(manifest_, "wb");
     if (!f || fwrite(data, 1, size, f) != size) abort();
     fclose(f);
-    manifest m;
-    fmr_err err = manifest_load(manifest_, &m);
+    cohort_manifest m;
+    fmr_err err = cohort_manifest_load(&cli_, manifest_, &m);
     if (err == FMR_OK) {
         /* the oracle: what the cohort run relies on */
-        if (!m.n || !m.out || !m.name) abort();
+        if (!m.n || !m.out || !m.name || !m.subs) abort();
         for (size_t i = 0; i < m.n; i++) {
-            const subject *s = &m.subs[i];
-            if (!memchr(s->id, 0, sizeof s->id) || !memchr(s->input, 0, sizeof s->input)) abort();
+            const cohort_subject *s = &m.subs[i];
+            if (!s->id || !s->input || !s->id[0]) abort();
             if (strchr(s->id, '/') || strchr(s->id, ' ')) abort();
             if (i && strcmp(m.subs[i - 1].id, s->id) >= 0) abort(); /* sorted and unique */
         }
-        if (m.recon_args && !cJSON_IsArray(m.recon_args)) abort();
-        if (m.undersample && !cJSON_IsArray(m.undersample)) abort();
+        const cohort_opts *lists[] = {&m.undersample, &m.recon, &m.evaluate};
+        for (size_t l = 0; l < 3; l++)
+            for (int i = 0; i < lists[l]->n; i++)
+                if (strncmp(lists[l]->v[i], "--", 2)) abort(); /* normalised to long options */
     } else if (!fmr_error_message()[0]) {
         abort(); /* a rejection always says why */
     }
-    manifest_free(&m);
+    cohort_manifest_free(&m);
     fmr_error_clear();
     return 0;
 }

@@ -4,7 +4,11 @@ Each input also stays in tests/fuzz/regressions/<target>/, which the fuzz tests 
 fuzz_maskfile: a small mask file can declare a huge mask (chunked, never written). The reader used
 to allocate the declared size before comparing the shape with the k-space (libFuzzer: out of memory
 at malloc(4907089920)); for 2^40 values the allocation failed ("cannot allocate 4194304 MiB", and
-under AddressSanitizer the process aborted). It must refuse the shape first, naming the file."""
+under AddressSanitizer the process aborted). It must refuse the shape first, naming the file.
+
+fuzz_manifest: a subjects entry "" (or an input naming a folder, "sub/") was accepted as a subject
+with an empty id whose input is the manifest's folder; the run then failed per subject with
+"subject 's input is not a readable regular file". The manifest must be refused, naming it."""
 import json
 import os
 import sys
@@ -52,9 +56,13 @@ class MaskFileRegressions(TmpCase):
                                     ("fuzzer.mat", (12, 38, 1 << 20), True)]:         # the fuzzer's k-t case
             mp = self.declared(name, shape, matlab)
             t0 = time.monotonic()
-            line = self.expect_fail(["info", self.input, "--mask-file", mp], mp, "does not fit")
+            line = self.expect_fail(["info", self.input, "--mask-file", mp], mp)
             self.assertNotIn("cannot allocate", line)
-            self.assertIn("(" + ", ".join(str(d) for d in shape) + ")", line)
+            # refused by the header audit (declared bytes vs stored bytes) or by the shape check
+            if "does not fit" in line:
+                self.assertIn("(" + ", ".join(str(d) for d in shape) + ")", line)
+            else:
+                self.assertRegex(line, r"declares [0-9.]+ [KMGTP]?i?B of data but the file stores")
             self.assertLess(time.monotonic() - t0, 60, f"{name}: the declared values were read")
 
     def test_fitting_mask_still_read(self):
@@ -66,6 +74,26 @@ class MaskFileRegressions(TmpCase):
         self.assertEqual(info["mask"], "shared")
         self.assertEqual(info["sampled_lines"], 12)
         self.assertEqual(info["acceleration"], 2)
+
+
+class ManifestRegressions(TmpCase):
+    def manifest(self, subjects):
+        self.outdir = self.path("out")  # the manifest's output folder: must stay empty
+        os.mkdir(self.outdir)
+        open(self.path("subject_000.h5"), "wb").close()
+        os.mkdir(self.path("sub"))
+        p = self.path("manifest.json")
+        with open(p, "w") as f:
+            json.dump({"output": "out", "subjects": subjects, "evaluate": False}, f)
+        return p
+
+    def test_empty_subject_entry_is_refused(self):
+        p = self.manifest([""])
+        self.expect_fail(["cohort", p], p, "empty string")
+
+    def test_folder_as_input_is_refused(self):
+        p = self.manifest([{"input": "sub/"}])
+        self.expect_fail(["cohort", p], p, "gives an empty id")
 
 
 if __name__ == "__main__":
