@@ -14,10 +14,15 @@ void fmr_prov_add_method_params(cJSON *o, const fmr_method_params *p)
     NUM("cg_rtol", p->rtol);           /* --cg-rtol */
     NUM("lambda_t", p->lambda_t);      /* --lambda-t */
     NUM("lambda_s", p->lambda_s);      /* --lambda-s */
-    NUM("rho", p->rho);                /* --rho */
+    if (p->rho == FMR_CS_RHO_AUTO) /* resolved by frame count; the value used is in method_parameters */
+        cJSON_AddStringToObject(j, "rho", "auto");
+    else
+        NUM("rho", p->rho);            /* --rho */
     NUM("admm_iters", p->admm_iters);  /* --admm-iters */
+    STR("reg", p->reg);                /* --reg (NULL: the defaults; the terms used: method_parameters) */
     STR("sens", p->sens_file);         /* --sens */
     STR("model", p->model_file);       /* --model */
     STR("weights", p->weights_file);   /* --weights */
     fmr_prov_add_espirit(j, &p->espirit); /* --espirit-* */
+    cJSON_AddStringToObject(j, "precision", p->bf16 ? "bf16" : "f32"); /* --precision, as asked */
 }

@@ -336,7 +336,8 @@ class Multinode(unittest.TestCase):
         out = self.path("kill.h5")
         # the launch line the recon template uses (slurm/recon.sbatch): -K1 ends the step when a rank dies
         cmd = ["srun", "--kill-on-bad-exit=1", "-N", "3", "-n", "3", "--mpi=pmix", self.fmr, "recon",
-               self.path("big", "subject_000.h5"), "-o", out, "-m", "sense", "--coil-ranks", "3", "--cg-iters", "500"]
+               self.path("big", "subject_000.h5"), "-o", out, "-m", "sense", "--coil-ranks", "3", "--cg-iters", "500",
+               "--cg-rtol", "0"]  # every solve runs its 500 iterations: the recon outlasts the kill
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             victim = None

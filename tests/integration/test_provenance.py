@@ -25,7 +25,7 @@ ENCODER = os.path.abspath(os.path.join(MODELS, "demo_vit_random.safetensors"))
 
 # the defaults `fmrecon recon --help` / `fmrecon maps --help` document
 RECON_DEFAULTS = {"lambda": 0.01, "cg_iters": 50, "cg_rtol": 1e-6, "lambda_t": 0.01, "lambda_s": 0.005,
-                  "rho": 0.5, "admm_iters": 30}
+                  "rho": "auto", "admm_iters": 30}
 ESPIRIT_DEFAULTS = {"kernel": 6, "cal": 24, "threshold": 0.001, "crop": 0.8}
 
 
@@ -59,6 +59,11 @@ class Provenance(TmpCase):
         run("simulate", "-o", cls.sim, "--frames", 2, "--slices", 1, "--coils", 4, "--matrix", "64x48",
             "--accel", 4, "--acs", 8, "--seed", 3, "-q")
         cls.input = os.path.join(cls.sim, "subject_000.h5")
+        # fully sampled, for undersample (which refuses to undersample an undersampled file)
+        cls.full = os.path.join(cls._d.name, "full")
+        run("simulate", "-o", cls.full, "--frames", 2, "--slices", 1, "--coils", 4, "--matrix", "64x48",
+            "--seed", 3, "-q")
+        cls.full_input = os.path.join(cls.full, "subject_000.h5")
 
     @classmethod
     def tearDownClass(cls):
@@ -100,6 +105,8 @@ class Provenance(TmpCase):
             self.assertAlmostEqual(mp[k], v, msg=k, delta=1e-12)
         self.assertEqual(mp["espirit"], dict(ESPIRIT_DEFAULTS, crop=0.7))
         self.assertIsNone(mp["sens"])
+        self.assertIsNone(mp["reg"])  # the cs defaults (not a cs run: no method_parameters terms)
+        self.assertEqual(mp["precision"], "f32")
         self.assertIsNone(mp["model"])
         self.assertEqual(p["open"], {"variable": None, "mask_file": None, "mask_variable": None,
                                      "prewhiten": True, "virtual_coils": 0})
@@ -137,14 +144,14 @@ class Provenance(TmpCase):
 
     def test_undersample_records_mask(self):
         out = self.path("us.h5")
-        run("undersample", self.input, "-o", out, "--mask", "uniform", "--accel", 2, "--seed", 11, "-q")
+        run("undersample", self.full_input, "-o", out, "--mask", "uniform", "--accel", 2, "--seed", 11, "-q")
         p, attrs = params(out)
         m = p["mask"]
         self.assertEqual(m["type"], "uniform")
         self.assertEqual(m["acceleration"], 2)
         self.assertEqual(m["seed"], 11)
         self.assertEqual(m["acs_lines"], attrs["acs_lines"])
-        self.check_file(p["input"], self.input)
+        self.check_file(p["input"], self.full_input)
         self.check_runtime(p["runtime"], ranks=1)
 
     def test_maps_record_source_and_espirit(self):
