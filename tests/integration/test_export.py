@@ -235,6 +235,30 @@ class Export(common.TmpCase):
         self.expect_fail(["recon", s, "-o", os.path.join(self.outdir, "r.h5"), "-q", "--trigger-times", "1,2,3"],
                          "--trigger-times", "4 frames")
 
+    def test_recon_preview(self):
+        """recon --preview: a cine GIF per slice and the montage beside OUT, nothing else left there,
+        and the same pixels as fmrecon export writes from the finished file."""
+        run("simulate", "-o", self.p("sim"), "--frames", "3", "--slices", "2", "--coils", "2", "--matrix", "32x24", "-q")
+        os.mkdir(self.p("pv"))
+        out = self.p("pv", "p.h5")
+        run("recon", self.p("sim", "subject_000.h5"), "-o", out, "-q", "--preview")
+        self.assertEqual(sorted(os.listdir(self.p("pv"))),
+                         ["p.h5", "p_montage.png", "p_slice_00.gif", "p_slice_01.gif"])
+        run("export", out, "--format", "gif,png", "-o", self.p("ex"), "-q")
+        for name in ("p_slice_00.gif", "p_slice_01.gif"):
+            with Image.open(self.p("pv", name)) as a, Image.open(self.p("ex", name)) as b:
+                self.assertEqual(a.n_frames, 3)
+                for k in range(3):
+                    a.seek(k), b.seek(k)
+                    np.testing.assert_array_equal(np.asarray(a.convert("L")), np.asarray(b.convert("L")))
+        with Image.open(self.p("pv", "p_montage.png")) as a, Image.open(self.p("ex", "p_montage.png")) as b:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        with h5py.File(out, "r") as f:
+            rec = f["reconstruction"][:, 0]
+        with Image.open(self.p("pv", "p_slice_00.gif")) as g:
+            g.seek(2)
+            np.testing.assert_allclose(np.asarray(g.convert("L"), float), np.round(255 * rec[2] / rec.max()), atol=1.0)
+
     def test_sunnybrook_round_trip(self):
         dicom_dir = shared(*SUNNY)
         groups = series_by_slice(dicom_dir)
