@@ -182,7 +182,7 @@ fmr_err fmr_geometry_override(fmr_geometry *g, const fmr_geometry_overrides *ov)
 int fmr_geometry_is_volume(const fmr_geometry *g, double tol)
 {
     if (g->slices == 1) return 1;
-    double n[3], d0[3], step = 0;
+    double n[3], d0[3] = {0, 0, 0}, step = 0; /* d0: set at z == 1, before its first use */
     fmr_geometry_normal(g, 0, n);
     for (size_t z = 0; z < g->slices; z++) {
         const fmr_slice_geometry *s = &g->slice[z], *a = &g->slice[0];
