@@ -34,7 +34,8 @@ static const char *help =
     "  --save-calibration FILE   write the measured calibration\n"
     "  --json FILE          write the plan (peak_rss_per_rank_bytes, wall_seconds, parts)\n"
     "  recon options        as 'fmrecon recon' (-m, --coil-ranks, --cg-iters, --batch, --complex,\n"
-    "                       --model, --weights, --sens, ...); -o is accepted and ignored\n"
+    "                       --model, --weights, --sens, --reg, --precision, ...); -o, --export,\n"
+    "                       --preview, --export-dir, --check-options are accepted and ignored\n"
     "  -q                   print only the sbatch lines\n";
 
 typedef struct {
@@ -67,6 +68,12 @@ static fmr_err parse(int argc, char **argv, plan_args *a, int *first_free)
         {"espirit-threshold", required_argument, 0, 1003}, {"espirit-crop", required_argument, 0, 1004},
         {"lambda-t", required_argument, 0, 1005},  {"lambda-s", required_argument, 0, 1006},
         {"rho", required_argument, 0, 1007},       {"save-cascades", no_argument, 0, 1011},
+        {"reg", required_argument, 0, 1020},       {"precision", required_argument, 0, 1021},
+        /* recon options that change neither memory nor time: accepted so that the same recon
+         * options plan as run (slurm/submit passes them through) */
+        {"export", required_argument, 0, 2010},    {"preview", no_argument, 0, 2011},
+        {"export-dir", required_argument, 0, 2012}, {"check-options", no_argument, 0, 2013},
+        FMR_GEOMETRY_LONGOPTS,
         {"quiet", no_argument, 0, 'q'},            {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},             {0}};
     fmr_method_params *mp = &a->ro.params;
@@ -117,6 +124,16 @@ static fmr_err parse(int argc, char **argv, plan_args *a, int *first_free)
         case 'K': a->ro.open.mask_variable = optarg; break;
         case 2001: a->ro.open.no_prewhiten = 1; break;
         case 2002: FMR_TRY(fmr_opt_size("--virtual-coils", optarg, 1, 1024, &a->ro.open.virtual_coils)); break;
+        case 1020: mp->reg = optarg; break;
+        case 1021:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "bf16"))
+                return fmr_error(FMR_ERR_ARG, "--precision: '%s' is not f32 or bf16", optarg);
+            mp->bf16 = !strcmp(optarg, "bf16");
+            break;
+        case 2010: case 2011: case 2012: case 2013: break;
+        case FMR_OPT_PIXEL_SPACING:
+        case FMR_OPT_SLICE_THICKNESS:
+        case FMR_OPT_TRIGGER_TIMES: FMR_TRY(fmr_opt_geometry(c, optarg, &a->ro.open.geometry)); break;
         case 'q': a->quiet = 1; break;
         case 'v': break;
         case 'h': return FMR_ERR_STOPPED; /* help: the caller prints it */

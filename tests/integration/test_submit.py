@@ -149,6 +149,13 @@ class Submit(unittest.TestCase):
         self.assertIn("from `", note[0])
         self.assertIn(f"--mem-per-cpu={want['sbatch_mem_per_cpu']} --time={want['sbatch_time']}", note[0])
 
+        # recon options that change neither memory nor time are taken by the plan as well
+        pv = list(job)
+        pv[pv.index("-m sense --coil-ranks 2")] = "-m sense --coil-ranks 2 --preview --export nifti --export-dir d"
+        env, sb = self.parse(self.submit(*pv, "--plan-args", f"--calibration {slow}").stdout.strip())
+        self.assertEqual(self.opt(sb, "--mem-per-cpu"), [want["sbatch_mem_per_cpu"]])
+        self.assertEqual(self.opt(sb, "--time"), [want["sbatch_time"]])
+
         # the default: a calibration measured by the plan submit runs; memory is measured, so
         # it agrees with this test's own plan up to the measurement's noise
         meas = self.plan(*plan_args)
