@@ -77,7 +77,8 @@ fmr_err fmr_export_dicom(const fmr_export_result *r, const char *out_dir, const 
                     double q = m[i] > 0 ? floor(m[i] / slope + 0.5) : 0.0;
                     px[t * hw + i] = (uint16_t)(q > 65535.0 ? 65535.0 : q);
                 }
-                for (int i = 0; i < 3; i++) fipp[3 * t + i] = s->position[i];
+                for (int i = 0; i < 3; i++)
+                    fipp[3 * t + i] = s->position[i];
             }
             fmr_dcm_new_uid(sop);
             o.instance_number = 1;

@@ -244,12 +244,12 @@ extern "C" fmr_err fmr_dcm_write_enhanced(const char *path, const fmr_dcm_out *o
     put(d, DCM_SeriesInstanceUID, o->series_uid);
     put(d, DCM_FrameOfReferenceUID, o->frame_uid);
     for (int f = 0; f < FMR_SUBJ_COUNT; f++) {
-        if (f == FMR_SUBJ_STUDY_UID || f == FMR_SUBJ_FRAME_OF_REFERENCE_UID || f == FMR_SUBJ_MANUFACTURER ||
-            f == FMR_SUBJ_MODEL)
+        if (f == FMR_SUBJ_STUDY_UID || f == FMR_SUBJ_FRAME_OF_REFERENCE_UID ||
+            f == FMR_SUBJ_MANUFACTURER || f == FMR_SUBJ_MODEL)
             continue;
         const char *v = o->subject[f] ? o->subject[f] : "";
-        int type3 = f == FMR_SUBJ_STUDY_DESCRIPTION || f == FMR_SUBJ_INSTITUTION || f == FMR_SUBJ_FIELD_STRENGTH ||
-                    f == FMR_SUBJ_PROTOCOL;
+        int type3 = f == FMR_SUBJ_STUDY_DESCRIPTION || f == FMR_SUBJ_INSTITUTION ||
+                    f == FMR_SUBJ_FIELD_STRENGTH || f == FMR_SUBJ_PROTOCOL;
         if (!type3 || *v) put(d, subject_tags[f], v);
     }
     // Enhanced General Equipment makes these type 1: the scanner's when the input named it,
@@ -296,13 +296,15 @@ extern "C" fmr_err fmr_dcm_write_enhanced(const char *path, const fmr_dcm_out *o
     // Multi-frame Dimension: stack, position in stack, temporal position
     char dim_uid[80];
     dcmGenerateUniqueIdentifier(dim_uid, SITE_INSTANCE_UID_ROOT);
-    if (DcmItem *it = item(d, DCM_DimensionOrganizationSequence)) put(it, DCM_DimensionOrganizationUID, dim_uid);
+    if (DcmItem *it = item(d, DCM_DimensionOrganizationSequence))
+        put(it, DCM_DimensionOrganizationUID, dim_uid);
     const DcmTagKey dims[3] = {DCM_StackID, DCM_InStackPositionNumber, DCM_TemporalPositionIndex};
     const char *dim_labels[3] = {"Stack ID", "In-Stack Position Number", "Temporal Position Index"};
     for (int k = 0; k < 3; k++)
         if (DcmItem *it = item(d, DCM_DimensionIndexSequence)) {
             if (c.good()) c = it->putAndInsertTagKey(DCM_DimensionIndexPointer, dims[k]);
-            if (c.good()) c = it->putAndInsertTagKey(DCM_FunctionalGroupPointer, DCM_FrameContentSequence);
+            if (c.good())
+                c = it->putAndInsertTagKey(DCM_FunctionalGroupPointer, DCM_FrameContentSequence);
             put(it, DCM_DimensionOrganizationUID, dim_uid);
             put(it, DCM_DimensionDescriptionLabel, dim_labels[k]);
         }
@@ -358,12 +360,18 @@ extern "C" fmr_err fmr_dcm_write_enhanced(const char *path, const fmr_dcm_out *o
             put(it, DCM_ImagePositionPatient, fmt_ds_list(o->frame_ipp + 3 * t, 3));
         if (o->gated)
             if (DcmItem *it = item(pf, DCM_CardiacSynchronizationSequence))
-                if (c.good()) c = it->putAndInsertFloat64(DCM_NominalCardiacTriggerDelayTime, o->frame_trigger_ms[t]);
+                if (c.good())
+                    c = it->putAndInsertFloat64(DCM_NominalCardiacTriggerDelayTime,
+                                                o->frame_trigger_ms[t]);
     }
     if (c.good())
-        c = d->putAndInsertUint16Array(DCM_PixelData, o->pixels, (unsigned long)(o->frames * o->rows * o->cols));
-    if (c.bad()) return fmr_error(FMR_ERR_INTERNAL, "%s: cannot build the DICOM dataset (%s)", path, c.text());
-    c = ff.saveFile(path, EXS_LittleEndianExplicit, EET_ExplicitLength, EGL_recalcGL, EPD_noChange, 0, 0, EWM_fileformat);
+        c = d->putAndInsertUint16Array(DCM_PixelData, o->pixels,
+                                       (unsigned long)(o->frames * o->rows * o->cols));
+    if (c.bad())
+        return fmr_error(FMR_ERR_INTERNAL, "%s: cannot build the DICOM dataset (%s)", path,
+                         c.text());
+    c = ff.saveFile(path, EXS_LittleEndianExplicit, EET_ExplicitLength, EGL_recalcGL, EPD_noChange,
+                    0, 0, EWM_fileformat);
     if (c.bad()) return fmr_error(FMR_ERR_IO, "%s: cannot write DICOM (%s)", path, c.text());
     return FMR_OK;
 }
