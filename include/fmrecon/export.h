@@ -16,7 +16,7 @@ FMR_API_BEGIN
 typedef struct fmr_export_options {
     int write_complex;   /* NIfTI: also the complex image (needs 'image' in the result, recon --complex) */
     int per_slice;       /* NIfTI: one file per slice even when the slices form a volume */
-    int enhanced;        /* DICOM: reserved for Enhanced MR multi-frame (not implemented: error) */
+    int enhanced;        /* DICOM: one Enhanced MR multi-frame instance per slice */
     const char *name;    /* base name of the outputs (default: the input's name without .h5) */
 } fmr_export_options;
 

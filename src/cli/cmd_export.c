@@ -27,6 +27,8 @@ static const char *help =
     "  -o, --output DIR     output folder (created if missing)\n"
     "      --complex        NIfTI: also the complex image; cfl: the complex image\n"
     "      --per-slice      NIfTI: one file per slice\n"
+    "      --enhanced       DICOM: one Enhanced MR Image Storage multi-frame instance per slice\n"
+    "                       (all frames, functional groups) instead of one MR Image per frame\n"
     "      --name BASE      base name of the outputs (default: IN without .h5)\n"
     "  -q, --quiet          no progress\n"
     "  -h, --help           this text\n";

@@ -16,7 +16,6 @@
 
 fmr_err fmr_export_dicom(const fmr_export_result *r, const char *out_dir, const fmr_export_options *opt)
 {
-    (void)opt;
     const fmr_geometry *g = r->geo;
     const size_t T = r->frames, Z = r->slices, H = r->h, W = r->w, hw = H * W;
     if (H > 65535 || W > 65535) return fmr_error(FMR_ERR_ARG, "%s: %zux%zu images are too large for DICOM", r->path, H, W);
@@ -40,8 +39,11 @@ fmr_err fmr_export_dicom(const fmr_export_result *r, const char *out_dir, const 
     strftime(tod, sizeof tod, "%H%M%S", &tmv);
     snprintf(software, sizeof software, "fmrecon %s", fmr_version());
     snprintf(derivation, sizeof derivation, "%s reconstruction by fmrecon %s", r->description, fmr_version());
-    uint16_t *px = malloc(hw * sizeof *px);
-    fmr_err err = px ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "cannot allocate DICOM pixels");
+    const int enh = opt && opt->enhanced;
+    /* enhanced: all frames of a slice in one instance */
+    uint16_t *px = malloc((enh ? T : 1) * hw * sizeof *px);
+    double *fipp = malloc(3 * T * sizeof *fipp);
+    fmr_err err = px && fipp ? FMR_OK : fmr_error(FMR_ERR_NOMEM, "cannot allocate DICOM pixels");
     for (size_t z = 0; !err && z < Z; z++) {
         snprintf(dir, sizeof dir, "%s/slice_%02zu", tmp, z);
         if (mkdir(dir, 0755) != 0) {
@@ -68,6 +70,23 @@ fmr_err fmr_export_dicom(const fmr_export_result *r, const char *out_dir, const 
         for (int f = 0; f < FMR_SUBJ_COUNT; f++) o.subject[f] = g->subject[f];
         for (int i = 0; i < 3; i++) o.ipp[i] = s->position[i], o.iop[i] = s->dir_w[i], o.iop[3 + i] = s->dir_h[i];
         o.spacing[0] = g->spacing_h, o.spacing[1] = g->spacing_w;
+        if (enh) {
+            for (size_t t = 0; t < T; t++) {
+                const float *m = r->mag + (t * Z + z) * hw;
+                for (size_t i = 0; i < hw; i++) {
+                    double q = m[i] > 0 ? floor(m[i] / slope + 0.5) : 0.0;
+                    px[t * hw + i] = (uint16_t)(q > 65535.0 ? 65535.0 : q);
+                }
+                for (int i = 0; i < 3; i++)
+                    fipp[3 * t + i] = s->position[i];
+            }
+            fmr_dcm_new_uid(sop);
+            o.instance_number = 1;
+            o.frames = T, o.frame_ipp = fipp, o.frame_trigger_ms = g->trigger_ms;
+            snprintf(file, sizeof file, "%s/IM_0000.dcm", dir);
+            err = fmr_dcm_write_enhanced(file, &o);
+            continue;
+        }
         for (size_t t = 0; !err && t < T; t++) {
             const float *m = r->mag + (t * Z + z) * hw;
             for (size_t i = 0; i < hw; i++) {
@@ -82,5 +101,6 @@ fmr_err fmr_export_dicom(const fmr_export_result *r, const char *out_dir, const 
         }
     }
     free(px);
+    free(fipp);
     return fmr_export_commit(tmp, final, err);
 }

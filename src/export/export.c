@@ -228,8 +228,8 @@ fmr_err fmr_export_file(const char *in_path, const char *formats, const char *ou
     snprintf(list, sizeof list, "%s", formats);
     for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
         if (!fmr_export_format_known(t))
-            return fmr_error(FMR_ERR_ARG, "unknown export format '%s' (known: %s)", t, fmr_export_format_list());
-    if (opt->enhanced) return fmr_error(FMR_ERR_ARG, "Enhanced MR multi-frame DICOM is not implemented; drop --enhanced");
+            return fmr_error(FMR_ERR_ARG, "unknown export format '%s' (known: %s)", t,
+                             fmr_export_format_list());
     /* the input is read and checked before the output folder is touched */
     fmr_export_result r;
     char name[256];

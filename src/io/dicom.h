@@ -41,11 +41,18 @@ typedef struct fmr_dcm_out {
     size_t rows, cols;
     double ipp[3], iop[6], spacing[2], thickness, spacing_between, slice_location, trigger_ms;
     double slope, intercept, window_center, window_width;
-    const uint16_t *pixels; /* rows x cols */
+    const uint16_t *pixels; /* rows x cols; enhanced: frames x rows x cols */
+    /* Enhanced MR only: frame count, per-frame positions (3 x frames) and trigger times */
+    size_t frames;
+    const double *frame_ipp, *frame_trigger_ms;
 } fmr_dcm_out;
 
 /* Writes one MR Image Storage instance (explicit VR little endian) to path. */
 fmr_err fmr_dcm_write(const char *path, const fmr_dcm_out *o);
+
+/* Writes one Enhanced MR Image Storage instance holding o->frames frames (multi-frame
+ * functional groups; explicit VR little endian) to path. */
+fmr_err fmr_dcm_write_enhanced(const char *path, const fmr_dcm_out *o);
 
 /* A new globally unique UID (DCMTK's generator under its site root); buf holds >= 65 bytes. */
 void fmr_dcm_new_uid(char *buf);

@@ -213,3 +213,165 @@ extern "C" fmr_err fmr_dcm_write(const char *path, const fmr_dcm_out *o)
     if (c.bad()) return fmr_error(FMR_ERR_IO, "%s: cannot write DICOM (%s)", path, c.text());
     return FMR_OK;
 }
+
+// Enhanced MR Image Storage (PS3.3 A.36.2): one instance, all frames of one slice location,
+// the per-frame values in functional groups. The images are DERIVED, so the MR groups that
+// are conditional on ORIGINAL/MIXED (timing, FOV, echo, coils) are not written: fmrecon does
+// not carry their values and would have to invent them.
+extern "C" fmr_err fmr_dcm_write_enhanced(const char *path, const fmr_dcm_out *o)
+{
+    DcmFileFormat ff;
+    DcmDataset *d = ff.getDataset();
+    OFCondition c = EC_Normal;
+    auto put = [&](DcmItem *it, const DcmTagKey &k, const std::string &v) {
+        if (c.good()) c = it->putAndInsertString(k, v.c_str());
+    };
+    auto put16 = [&](DcmItem *it, const DcmTagKey &k, Uint16 v) {
+        if (c.good()) c = it->putAndInsertUint16(k, v);
+    };
+    auto item = [&](DcmItem *parent, const DcmTagKey &seq) -> DcmItem * {
+        DcmItem *it = nullptr;
+        if (c.good()) c = parent->findOrCreateSequenceItem(seq, it, -2);
+        return c.good() ? it : nullptr;
+    };
+    put(d, DCM_SpecificCharacterSet, "ISO_IR 192");
+    const char *flavor = o->gated ? "CARDIAC_GATED" : "NONE";
+    const std::string type = std::string("DERIVED\\PRIMARY\\") + flavor + "\\NONE";
+    put(d, DCM_ImageType, type);
+    put(d, DCM_SOPClassUID, UID_EnhancedMRImageStorage);
+    put(d, DCM_SOPInstanceUID, o->sop_uid);
+    put(d, DCM_StudyInstanceUID, o->study_uid);
+    put(d, DCM_SeriesInstanceUID, o->series_uid);
+    put(d, DCM_FrameOfReferenceUID, o->frame_uid);
+    for (int f = 0; f < FMR_SUBJ_COUNT; f++) {
+        if (f == FMR_SUBJ_STUDY_UID || f == FMR_SUBJ_FRAME_OF_REFERENCE_UID ||
+            f == FMR_SUBJ_MANUFACTURER || f == FMR_SUBJ_MODEL)
+            continue;
+        const char *v = o->subject[f] ? o->subject[f] : "";
+        int type3 = f == FMR_SUBJ_STUDY_DESCRIPTION || f == FMR_SUBJ_INSTITUTION ||
+                    f == FMR_SUBJ_FIELD_STRENGTH || f == FMR_SUBJ_PROTOCOL;
+        if (!type3 || *v) put(d, subject_tags[f], v);
+    }
+    // Enhanced General Equipment makes these type 1: the scanner's when the input named it,
+    // otherwise the software that produced this instance; the serial number is not carried.
+    const char *man = o->subject[FMR_SUBJ_MANUFACTURER], *model = o->subject[FMR_SUBJ_MODEL];
+    put(d, DCM_Manufacturer, man && *man ? man : "fmrecon");
+    put(d, DCM_ManufacturerModelName, model && *model ? model : "fmrecon");
+    put(d, DCM_DeviceSerialNumber, "UNKNOWN");
+    put(d, DCM_SoftwareVersions, o->software);
+    put(d, DCM_Modality, "MR");
+    put(d, DCM_SeriesNumber, fmt_int(o->series_number));
+    put(d, DCM_InstanceNumber, fmt_int(o->instance_number));
+    put(d, DCM_SeriesDescription, o->series_description);
+    put(d, DCM_DerivationDescription, o->derivation);
+    put(d, DCM_ContentDate, o->content_date);
+    put(d, DCM_ContentTime, o->content_time);
+    put(d, DCM_PatientPosition, o->patient_position ? o->patient_position : "");
+    put(d, DCM_PositionReferenceIndicator, "");
+    // Laterality is left out: the heart is not a paired body part (dciodvfy)
+    // Enhanced MR Image module
+    put(d, DCM_PixelPresentation, "MONOCHROME");
+    put(d, DCM_VolumetricProperties, "VOLUME");
+    put(d, DCM_VolumeBasedCalculationTechnique, "NONE");
+    put(d, DCM_ComplexImageComponent, "MAGNITUDE");
+    put(d, DCM_AcquisitionContrast, "UNKNOWN");
+    put(d, DCM_ContentQualification, "RESEARCH");
+    put(d, DCM_BurnedInAnnotation, "NO");
+    put(d, DCM_LossyImageCompression, "00");
+    put(d, DCM_PresentationLUTShape, "IDENTITY");
+    // type 1 in the MR Image and Spectroscopy Instance macro; the scanner's standard is not carried
+    put(d, DCM_ApplicableSafetyStandardAgency, "UNKNOWN");
+    // Acquisition Context: type 2, nothing known
+    if (c.good()) c = d->insertEmptyElement(DCM_AcquisitionContextSequence);
+    // Image Pixel
+    put16(d, DCM_SamplesPerPixel, 1);
+    put(d, DCM_PhotometricInterpretation, "MONOCHROME2");
+    put16(d, DCM_Rows, (Uint16)o->rows);
+    put16(d, DCM_Columns, (Uint16)o->cols);
+    put16(d, DCM_BitsAllocated, 16);
+    put16(d, DCM_BitsStored, 16);
+    put16(d, DCM_HighBit, 15);
+    put16(d, DCM_PixelRepresentation, 0);
+    put(d, DCM_NumberOfFrames, fmt_int((long)o->frames));
+    // Multi-frame Dimension: stack, position in stack, temporal position
+    char dim_uid[80];
+    dcmGenerateUniqueIdentifier(dim_uid, SITE_INSTANCE_UID_ROOT);
+    if (DcmItem *it = item(d, DCM_DimensionOrganizationSequence))
+        put(it, DCM_DimensionOrganizationUID, dim_uid);
+    const DcmTagKey dims[3] = {DCM_StackID, DCM_InStackPositionNumber, DCM_TemporalPositionIndex};
+    const char *dim_labels[3] = {"Stack ID", "In-Stack Position Number", "Temporal Position Index"};
+    for (int k = 0; k < 3; k++)
+        if (DcmItem *it = item(d, DCM_DimensionIndexSequence)) {
+            if (c.good()) c = it->putAndInsertTagKey(DCM_DimensionIndexPointer, dims[k]);
+            if (c.good())
+                c = it->putAndInsertTagKey(DCM_FunctionalGroupPointer, DCM_FrameContentSequence);
+            put(it, DCM_DimensionOrganizationUID, dim_uid);
+            put(it, DCM_DimensionDescriptionLabel, dim_labels[k]);
+        }
+    // Shared functional groups
+    if (DcmItem *sh = item(d, DCM_SharedFunctionalGroupsSequence)) {
+        if (DcmItem *it = item(sh, DCM_PixelMeasuresSequence)) {
+            put(it, DCM_PixelSpacing, fmt_ds_list(o->spacing, 2));
+            put(it, DCM_SliceThickness, fmt_ds(o->thickness));
+            put(it, DCM_SpacingBetweenSlices, fmt_ds(o->spacing_between));
+        }
+        if (DcmItem *it = item(sh, DCM_PlaneOrientationSequence))
+            put(it, DCM_ImageOrientationPatient, fmt_ds_list(o->iop, 6));
+        if (DcmItem *it = item(sh, DCM_PixelValueTransformationSequence)) {
+            put(it, DCM_RescaleIntercept, fmt_ds(o->intercept));
+            put(it, DCM_RescaleSlope, fmt_ds(o->slope));
+            put(it, DCM_RescaleType, "US");
+        }
+        if (DcmItem *it = item(sh, DCM_FrameVOILUTSequence)) {
+            put(it, DCM_WindowCenter, fmt_ds(o->window_center));
+            put(it, DCM_WindowWidth, fmt_ds(o->window_width));
+        }
+        if (DcmItem *it = item(sh, DCM_MRImageFrameTypeSequence)) {
+            put(it, DCM_FrameType, type);
+            put(it, DCM_PixelPresentation, "MONOCHROME");
+            put(it, DCM_VolumetricProperties, "VOLUME");
+            put(it, DCM_VolumeBasedCalculationTechnique, "NONE");
+            put(it, DCM_ComplexImageComponent, "MAGNITUDE");
+            put(it, DCM_AcquisitionContrast, "UNKNOWN");
+        }
+        // fmrecon reconstructs cardiac cines
+        if (DcmItem *it = item(sh, DCM_FrameAnatomySequence)) {
+            if (DcmItem *code = item(it, DCM_AnatomicRegionSequence)) {
+                put(code, DCM_CodeValue, "80891009");
+                put(code, DCM_CodingSchemeDesignator, "SCT");
+                put(code, DCM_CodeMeaning, "Heart");
+            }
+            put(it, DCM_FrameLaterality, "U");
+        }
+    }
+    // Per-frame functional groups
+    for (size_t t = 0; t < o->frames && c.good(); t++) {
+        DcmItem *pf = item(d, DCM_PerFrameFunctionalGroupsSequence);
+        if (!pf) break;
+        if (DcmItem *it = item(pf, DCM_FrameContentSequence)) {
+            put16(it, DCM_FrameAcquisitionNumber, (Uint16)(t + 1));
+            put(it, DCM_StackID, "1");
+            if (c.good()) c = it->putAndInsertUint32(DCM_InStackPositionNumber, 1);
+            if (c.good()) c = it->putAndInsertUint32(DCM_TemporalPositionIndex, (Uint32)(t + 1));
+            const Uint32 div[3] = {1, 1, (Uint32)(t + 1)};
+            if (c.good()) c = it->putAndInsertUint32Array(DCM_DimensionIndexValues, div, 3);
+        }
+        if (DcmItem *it = item(pf, DCM_PlanePositionSequence))
+            put(it, DCM_ImagePositionPatient, fmt_ds_list(o->frame_ipp + 3 * t, 3));
+        if (o->gated)
+            if (DcmItem *it = item(pf, DCM_CardiacSynchronizationSequence))
+                if (c.good())
+                    c = it->putAndInsertFloat64(DCM_NominalCardiacTriggerDelayTime,
+                                                o->frame_trigger_ms[t]);
+    }
+    if (c.good())
+        c = d->putAndInsertUint16Array(DCM_PixelData, o->pixels,
+                                       (unsigned long)(o->frames * o->rows * o->cols));
+    if (c.bad())
+        return fmr_error(FMR_ERR_INTERNAL, "%s: cannot build the DICOM dataset (%s)", path,
+                         c.text());
+    c = ff.saveFile(path, EXS_LittleEndianExplicit, EET_ExplicitLength, EGL_recalcGL, EPD_noChange,
+                    0, 0, EWM_fileformat);
+    if (c.bad()) return fmr_error(FMR_ERR_IO, "%s: cannot write DICOM (%s)", path, c.text());
+    return FMR_OK;
+}

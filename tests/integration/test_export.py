@@ -158,6 +158,67 @@ class Export(common.TmpCase):
         else:
             self.assertEqual(errs, [])
 
+    def check_enhanced(self, out, xdir):
+        """--enhanced: one Enhanced MR instance per slice holding every frame; pixels within one
+        quantisation step of the HDF5 magnitude, per-frame position and trigger delay, shared
+        orientation, spacing and thickness against the HDF5 geometry; dciodvfy. Returns the first."""
+        run("export", out, "-f", "dicom", "--enhanced", "-o", xdir, "-q")
+        with h5py.File(out, "r") as f:
+            rec = f["reconstruction"][()]
+            geo = json.loads(f.attrs["geometry"])
+        T, Z = rec.shape[:2]
+        files, first = [], None
+        for z in range(Z):
+            fz = sorted(glob.glob(os.path.join(xdir, "r_dicom", f"slice_{z:02d}", "*.dcm")))
+            self.assertEqual(len(fz), 1, "one instance per slice")
+            files += fz
+            d = pydicom.dcmread(fz[0])
+            first = first or d
+            self.assertEqual(d.SOPClassUID, "1.2.840.10008.5.1.4.1.1.4.1")
+            self.assertEqual(int(d.NumberOfFrames), T)
+            sh = d.SharedFunctionalGroupsSequence[0]
+            pvt = sh.PixelValueTransformationSequence[0]
+            slope, icpt = float(pvt.RescaleSlope), float(pvt.RescaleIntercept)
+            px = d.pixel_array.reshape(T, *rec.shape[2:]).astype(np.float64)
+            for t in range(T):
+                self.assertLessEqual(np.abs(px[t] * slope + icpt - rec[t, z]).max(), slope * (0.5 + 1e-3), f"slice {z} frame {t}")
+            np.testing.assert_allclose(np.array(sh.PlaneOrientationSequence[0].ImageOrientationPatient, float),
+                                       np.r_[geo["dir_w"][z] if np.ndim(geo["dir_w"]) == 2 else geo["dir_w"],
+                                             geo["dir_h"][z] if np.ndim(geo["dir_h"]) == 2 else geo["dir_h"]], atol=1e-6)
+            np.testing.assert_allclose(np.array(sh.PixelMeasuresSequence[0].PixelSpacing, float), geo["pixel_spacing"][:2], rtol=1e-8)
+            self.assertAlmostEqual(float(sh.PixelMeasuresSequence[0].SliceThickness), geo["slice_thickness"], places=4)
+            pf = d.PerFrameFunctionalGroupsSequence
+            self.assertEqual(len(pf), T)
+            for t, fr in enumerate(pf):
+                fc = fr.FrameContentSequence[0]
+                self.assertEqual(int(fc.TemporalPositionIndex), t + 1)
+                self.assertEqual([int(v) for v in fc.DimensionIndexValues], [1, 1, t + 1])
+                np.testing.assert_allclose(np.array(fr.PlanePositionSequence[0].ImagePositionPatient, float),
+                                           geo["position"][z], atol=1e-4)
+                self.assertAlmostEqual(float(fr.CardiacSynchronizationSequence[0].NominalCardiacTriggerDelayTime),
+                                       float(geo["trigger_time_ms"][t]), places=3)
+        errs = dciodvfy_errors(files)
+        if errs is None:
+            print("SKIPPED dciodvfy check: dciodvfy (dicom3tools) not installed")
+        else:
+            self.assertEqual(errs, [])
+        return first
+
+    def test_enhanced_multiframe(self):
+        src = shared(*ISMRMRD)
+        exp = ismrmrd_expected(src)
+        out = self.p("r.h5")
+        run("recon", src, "-o", out, "-q")
+        d = self.check_enhanced(out, self.p("x"))
+        fr = d.PerFrameFunctionalGroupsSequence[0]
+        np.testing.assert_allclose(np.array(fr.PlanePositionSequence[0].ImagePositionPatient, float), exp["corner"], atol=1e-4)
+        self.assertAlmostEqual(float(fr.CardiacSynchronizationSequence[0].NominalCardiacTriggerDelayTime), exp["trigger"], places=3)
+        np.testing.assert_allclose(np.array(d.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing, float),
+                                   [exp["dh"], exp["dw"]], rtol=1e-8)
+        self.assertEqual(d.Manufacturer, "SIEMENS")
+        self.assertEqual(d.FrameOfReferenceUID, "1.3.12.2.1107.5.2.19.45387.1.20190310222831082.0.0.0")
+        self.assertEqual(d.PatientID, "")
+
     def test_undersample_keeps_geometry_and_header(self):
         src = shared(*ISMRMRD)
         u = self.p("u.h5")
@@ -276,6 +337,8 @@ class Export(common.TmpCase):
         self.assertTrue(all(v.startswith("read: DICOM") for v in g_in["source"].values()), g_in["source"])
         out = self.p("r.h5")
         run("recon", k, "-o", out, "-q", "--export", "dicom,nifti,gif", "--export-dir", self.p("x"))
+        # the same result as Enhanced MR multi-frame: 20 frames per instance, two slices
+        self.check_enhanced(out, self.p("xe"))
         rec = h5py.File(out, "r")["reconstruction"][()]
         series = self.check_dicom_against(self.p("x", "r_dicom"), rec)
         for z in range(nz):
