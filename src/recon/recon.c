@@ -176,12 +176,20 @@ static fmr_err check_result(recon_round *r, size_t t, size_t z, size_t slot)
                          fmr_dataset_path(p->ds), p->m->name, bad, why);
     }
     if (!nonzero) {
+        float kmax = 0.0f;
         for (size_t i = 0; i < F * n; i++)
-            if (r->ks[i] != 0.0f)
-                return fmr_error(FMR_ERR_VALUE,
-                                 "%s: method '%s' gave a result that is zero everywhere although "
-                                 "its k-space is not; nothing written",
-                                 fmr_dataset_path(p->ds), p->m->name);
+            if (cabsf(r->ks[i]) > kmax) kmax = cabsf(r->ks[i]);
+        if (kmax > 0.0f) {
+            /* |k|^2 below float32's smallest number: the magnitude says why */
+            char why[96] = "";
+            if (kmax < 1e-18f)
+                snprintf(why, sizeof why, " (input magnitudes at most %.0e underflow float32)",
+                         (double)kmax);
+            return fmr_error(FMR_ERR_VALUE,
+                             "%s: method '%s' gave a result that is zero everywhere although its "
+                             "k-space is not%s; nothing written",
+                             fmr_dataset_path(p->ds), p->m->name, why);
+        }
     }
     return FMR_OK;
 }

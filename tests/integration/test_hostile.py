@@ -114,6 +114,14 @@ class Hostile(common.TmpCase):
                                 "overflow float32", "'zf'")
         self.assertIn("slice 0", line)
 
+    def test_zf_underflow(self):
+        """|k| ~ 1e-40 (subnormal) is not zero, but |k|^2 underflows: an all-zero image is refused."""
+        p = self.cine("tiny.h5", 1e-40)
+        with h5py.File(p, "r") as f:
+            self.assertGreater(np.abs(f["kspace"][()]).max(), 0)
+        self.expect_fail(["recon", p, "-m", "zf", "-o", self.out, "-q"], p, "zero everywhere although its k-space",
+                         "underflow float32", "'zf'")
+
     def test_inf_maps_cs(self):
         p = self.cine("in.h5")
         s = self.maps_file("infmaps.h5", np.inf)
