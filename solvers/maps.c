@@ -1,5 +1,7 @@
 #include "maps.h"
 
+#include <complex.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +67,26 @@ fmr_err fmr_maps_create(fmr_maps **out, fmr_dataset *ds, const fmr_method_params
                     fmr_array_dim(a, nd - 3), fmr_array_dim(a, nd - 2), fmr_array_dim(a, nd - 1));
         }
     }
+    if (!err && par->sens_file) {
+        /* maps that are not finite, or zero for a whole slice, make every method's result
+         * useless (NaN, or an empty image): refuse them at load, naming the file */
+        const fmr_cfloat *a = fmr_array_data(m->file);
+        const size_t n = in->coils * in->h * in->w;
+        const size_t ns = fmr_array_ndim(m->file) == 4 ? in->slices : 1;
+        size_t bad = 0;
+        for (size_t i = 0; i < ns * n; i++)
+            bad += !isfinite(crealf(a[i])) || !isfinite(cimagf(a[i]));
+        if (bad)
+            err = fmr_error(FMR_ERR_VALUE, "%s: coil maps contain %zu non-finite values",
+                            par->sens_file, bad);
+        for (size_t z = 0; !err && z < ns; z++) {
+            size_t i = 0;
+            while (i < n && a[z * n + i] == 0.0f) i++;
+            if (i == n)
+                err = fmr_error(FMR_ERR_VALUE, "%s: coil maps are zero everywhere for slice %zu",
+                                par->sens_file, z);
+        }
+    }
     if (err) {
         fmr_maps_destroy(&m);
         return err;
@@ -91,6 +113,13 @@ static fmr_err calibrate(fmr_maps *m, size_t z)
         fmr_time_average(ks, masks, T, in->coils, in->h, in->w, avg, sampled);
         err = fmr_espirit(avg, sampled, in->coils, in->h, in->w, &m->opt, m->cur, NULL);
         if (err) fmr_error_context(err, "%s: ", fmr_dataset_path(m->ds));
+        size_t i = 0;
+        while (!err && i < n && m->cur[i] == 0.0f) i++;
+        if (!err && i == n)
+            err = fmr_error(FMR_ERR_VALUE,
+                            "%s: ESPIRiT coil maps are zero everywhere for slice %zu (the crop "
+                            "threshold --espirit-crop %g removes every pixel; lower it)",
+                            fmr_dataset_path(m->ds), z, (double)m->opt.crop);
     }
     fmr_free(ks);
     fmr_free(avg);

@@ -69,6 +69,10 @@ const char *fmr_st_label(const fmr_safetensors *st);
  * shape (expect_ndim < 0 skips the shape check). */
 fmr_err fmr_st_read_f32(const fmr_safetensors *st, const char *name, int expect_ndim,
                         const int64_t *expect_shape, float *out);
+/* fmr_st_read_f32 for network weights: also fails, naming the file and tensor, if any value is
+ * NaN or Inf (a diverged training run or a corrupted file would otherwise give a NaN image). */
+fmr_err fmr_st_read_weights(const fmr_safetensors *st, const char *name, int expect_ndim,
+                            const int64_t *expect_shape, float *out);
 
 FMR_API_END
 #ifdef __cplusplus

@@ -101,7 +101,7 @@ static fmr_err parse_dc(fmr_bundle *b)
     FMR_TRY(fmr_alloc((void **)&b->dc_weight, (size_t)b->cascades * sizeof(float), "bundle"));
     if (!fmr_st_find(b->st, key))
         return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", b->path, key);
-    FMR_TRY(fmr_st_read_f32(b->st, key, 1, shape, b->dc_weight));
+    FMR_TRY(fmr_st_read_weights(b->st, key, 1, shape, b->dc_weight));
     for (int t = 0; t < b->cascades; t++)
         if (!(b->dc_weight[t] >= 0) || b->dc_weight[t] > 1e6)
             return fmr_error(FMR_ERR_VALUE, "%s: %s[%d] = %g is not a finite non-negative weight",

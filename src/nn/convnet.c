@@ -262,7 +262,7 @@ static fmr_err load_weight(fmr_convnet *n, const char *key, int nd, const int64_
         if (!fmr_st_find(n->st, full))
             return fmr_error(FMR_ERR_FORMAT, "%s: missing tensor '%s'", fmr_st_label(n->st), full);
         FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "network weights"));
-        err = fmr_st_read_f32(n->st, full, nd, want, w);
+        err = fmr_st_read_weights(n->st, full, nd, want, w);
     } else { /* benchmarks: random weights of the right shapes, He-scaled */
         FMR_TRY(fmr_alloc((void **)&w, numel * sizeof(float), "network weights"));
         const double sd = sqrt(2.0 * (double)want[0] / (double)numel);

@@ -411,6 +411,22 @@ fmr_err fmr_st_read_f32(const fmr_safetensors *s, const char *name, int expect_n
     return FMR_OK;
 }
 
+fmr_err fmr_st_read_weights(const fmr_safetensors *s, const char *name, int expect_ndim,
+                            const int64_t *shape, float *out)
+{
+    FMR_TRY(fmr_st_read_f32(s, name, expect_ndim, shape, out));
+    /* every weight of every network passes here: a NaN or Inf would otherwise only show as a
+     * NaN image (soft DC has no solver to notice it), so it is refused at load */
+    const size_t numel = fmr_st_find(s, name)->numel;
+    size_t bad = 0;
+    for (size_t i = 0; i < numel; i++)
+        bad += !isfinite(out[i]);
+    if (bad)
+        return fmr_error(FMR_ERR_VALUE, "%s: tensor '%s' has %zu non-finite values", s->label,
+                         name, bad);
+    return FMR_OK;
+}
+
 const char *fmr_st_label(const fmr_safetensors *s)
 {
     return s->label;

@@ -88,7 +88,7 @@ static fmr_err read_vec(const fmr_encoder *e, fmr_enc_role r, int block, size_t 
                          fmr_st_label(e->st), key, t->numel, numel);
     float *v = falloc(numel * sizeof(float));
     if (!v) return fmr_error(FMR_ERR_NOMEM, "out of memory reading '%s'", key);
-    fmr_err err = fmr_st_read_f32(e->st, key, -1, NULL, v);
+    fmr_err err = fmr_st_read_weights(e->st, key, -1, NULL, v);
     if (err) {
         fmr_free(v);
         return err;

@@ -4,6 +4,8 @@
 #include "fmrecon/recon.h"
 
 #include <cjson/cJSON.h>
+#include <complex.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +137,63 @@ typedef struct {
     size_t *lead;      /* batch x F (frame, slice) pairs */
 } recon_round;
 
+/* A result that is not finite, or zero everywhere although its k-space is not, is useless and
+ * must not land in a complete-looking file (issue 17): every route to it (overflowing input,
+ * NaN weights, bad coil maps) ends here, so one check covers them all. Only the coil group's
+ * rank 0 writes the item, so only it checks; the item loop makes every rank agree on the error. */
+static fmr_err check_result(recon_round *r, size_t t, size_t z, size_t slot)
+{
+    pipeline *p = r->p;
+    int crank;
+    MPI_Comm_rank(p->coil_comm, &crank);
+    if (crank) return FMR_OK;
+    const size_t hw = p->in->h * p->in->w, F = r->F, n = p->ncoils * hw;
+    const float *mag = r->mag + slot * F * hw;
+    const fmr_cfloat *img = r->img ? r->img + slot * F * hw : NULL;
+    size_t bad = 0, nonzero = 0;
+    for (size_t i = 0; i < F * hw; i++) {
+        bad += !isfinite(mag[i]);
+        nonzero += mag[i] != 0.0f;
+        if (img) bad += !isfinite(crealf(img[i])) || !isfinite(cimagf(img[i]));
+    }
+    (void)t, (void)z; /* the item loop prefixes "frame T slice Z: " */
+    if (bad) {
+        /* the largest input magnitude tells overflow (finite input, |k|^2 beyond float32) apart */
+        float kmax = 0.0f;
+        size_t kbad = 0;
+        for (size_t i = 0; i < F * n; i++) {
+            float a = cabsf(r->ks[i]);
+            if (!isfinite(a)) kbad++;
+            else if (a > kmax) kmax = a;
+        }
+        char why[128] = "";
+        if (kbad)
+            snprintf(why, sizeof why, " (the k-space holds %zu non-finite values)", kbad);
+        else if (kmax > 1e18f)
+            snprintf(why, sizeof why, " (input magnitudes up to %.0e overflow float32)", (double)kmax);
+        return fmr_error(FMR_ERR_VALUE,
+                         "%s: method '%s' gave %zu non-finite values in the result%s; nothing written",
+                         fmr_dataset_path(p->ds), p->m->name, bad, why);
+    }
+    if (!nonzero) {
+        float kmax = 0.0f;
+        for (size_t i = 0; i < F * n; i++)
+            if (cabsf(r->ks[i]) > kmax) kmax = cabsf(r->ks[i]);
+        if (kmax > 0.0f) {
+            /* |k|^2 below float32's smallest number: the magnitude says why */
+            char why[96] = "";
+            if (kmax < 1e-18f)
+                snprintf(why, sizeof why, " (input magnitudes at most %.0e underflow float32)",
+                         (double)kmax);
+            return fmr_error(FMR_ERR_VALUE,
+                             "%s: method '%s' gave a result that is zero everywhere although its "
+                             "k-space is not%s; nothing written",
+                             fmr_dataset_path(p->ds), p->m->name, why);
+        }
+    }
+    return FMR_OK;
+}
+
 static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
 {
     recon_round *r = c;
@@ -165,6 +224,7 @@ static fmr_err recon_compute(void *c, size_t t, size_t z, size_t slot)
             r->ks[f * n + i] *= r->mask[f * in->w + i % in->w];
     FMR_TRY(p->m->run(p->state, t, F, z, r->ks, r->mask, r->mag + slot * F * hw,
                       r->img ? r->img + slot * F * hw : NULL));
+    FMR_TRY(check_result(r, t, z, slot));
     for (int k = 0; k < p->nextra; k++)
         for (size_t f = 0; f < F; f++)
             p->m->extra_get(p->state, k, f, r->extra + ((k * r->B + slot) * F + f) * hw);
