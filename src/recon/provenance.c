@@ -233,6 +233,23 @@ fmr_err fmr_prov_add_recon(cJSON *o, MPI_Comm comm, const char *in_path, const f
     return err;
 }
 
+/* The part every record of a command that reads one input shares (undersample, maps): the open
+ * options, the input's and mask file's hashes, the runtime; then the text. Collective over comm. */
+static fmr_err finish_input_record(cJSON *o, MPI_Comm comm, const char *in_path, const fmr_open_options *open,
+                                   char **json)
+{
+    fmr_prov_add_open(o, open);
+    fmr_err err = fmr_prov_add_file(o, comm, "input", in_path), e;
+    cJSON *fs = cJSON_AddObjectToObject(o, "files");
+    e = fmr_prov_add_file(fs, comm, "mask_file", open ? open->mask_file : NULL), err = err ? err : e;
+    e = fmr_prov_add_runtime(o, comm), err = err ? err : e;
+    if (err) {
+        cJSON_Delete(o);
+        return err;
+    }
+    return fmr_prov_print(o, json);
+}
+
 fmr_err fmr_prov_undersample_json(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
                                   const fmr_mask_spec *spec, size_t acs_used, char **json)
 {
@@ -250,16 +267,7 @@ fmr_err fmr_prov_undersample_json(MPI_Comm comm, const char *in_path, const fmr_
         cJSON_AddNumberToObject(m, "seed", (double)spec->seed);
         cJSON_AddNumberToObject(m, "acs_lines", (double)acs_used);
     }
-    fmr_prov_add_open(o, open);
-    fmr_err err = fmr_prov_add_file(o, comm, "input", in_path), e;
-    cJSON *fs = cJSON_AddObjectToObject(o, "files");
-    e = fmr_prov_add_file(fs, comm, "mask_file", open ? open->mask_file : NULL), err = err ? err : e;
-    e = fmr_prov_add_runtime(o, comm), err = err ? err : e;
-    if (err) {
-        cJSON_Delete(o);
-        return err;
-    }
-    return fmr_prov_print(o, json);
+    return finish_input_record(o, comm, in_path, open, json);
 }
 
 fmr_err fmr_prov_maps_json(MPI_Comm comm, const char *in_path, const fmr_open_options *open,
@@ -270,14 +278,5 @@ fmr_err fmr_prov_maps_json(MPI_Comm comm, const char *in_path, const fmr_open_op
     if (!o) return fmr_error(FMR_ERR_NOMEM, "cannot build the provenance record");
     cJSON_AddStringToObject(o, "method", "espirit");
     fmr_prov_add_espirit(o, espirit);
-    fmr_prov_add_open(o, open);
-    fmr_err err = fmr_prov_add_file(o, comm, "input", in_path), e;
-    cJSON *fs = cJSON_AddObjectToObject(o, "files");
-    e = fmr_prov_add_file(fs, comm, "mask_file", open ? open->mask_file : NULL), err = err ? err : e;
-    e = fmr_prov_add_runtime(o, comm), err = err ? err : e;
-    if (err) {
-        cJSON_Delete(o);
-        return err;
-    }
-    return fmr_prov_print(o, json);
+    return finish_input_record(o, comm, in_path, open, json);
 }
